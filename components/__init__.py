@@ -1,0 +1,1 @@
+"""Building blocks of the KumoMTA platform: settings, the port matrix, and the host components."""
