@@ -1,0 +1,225 @@
+"""Stack configuration (namespace `kumomta`), validated before any resource is declared.
+
+A bad value must stop the run with one line that names the key and the reason, so every
+validator here raises a plain-English ValueError and `ConfigError` renders pydantic's errors
+as `kumomta:<key>: <reason>` lines.
+"""
+
+import ipaddress
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pulumi.runtime import config
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "kumomta"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The recursive resolvers each cloud gives its hosts when `resolverCidrs` is not set.
+DEFAULT_RESOLVERS = {
+    # The Amazon-provided DNS server as every VPC instance can reach it.
+    "aws": ["169.254.169.253/32"],
+    # Hetzner's recursive resolvers.
+    "hcloud": [
+        "185.12.64.1/32",
+        "185.12.64.2/32",
+        "2a01:4ff:ff00::add:1/128",
+        "2a01:4ff:ff00::add:2/128",
+    ],
+}
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class ConfigError(Exception):
+    """Raised for invalid stack config; its text is one `kumomta:<key>: <reason>` line per problem."""
+
+
+def _cidr(value: Any) -> Network:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a CIDR string such as 203.0.113.10/32, got {value!r}")  # noqa: TRY004 (pydantic reports only ValueError)
+    try:
+        return ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not a valid CIDR ({err})") from None
+
+
+def _not_public(net: Network) -> Network:
+    """Monitoring and admin sources must be specific networks, never the whole internet."""
+    if net.prefixlen == 0:
+        raise ValueError(f"{net} would open this port to the whole internet; name specific networks")
+    return net
+
+
+def _label(value: str) -> str:
+    if not _LABEL.match(value):
+        raise ValueError(f"{value!r} is not a DNS label (lowercase letters, digits and '-', at most 63)")
+    return value
+
+
+def _domain(value: str) -> str:
+    value = value.rstrip(".").lower()
+    labels = value.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(part) for part in labels) or len(value) > 253:
+        raise ValueError(f"{value!r} is not a domain name such as yourdomain.com")
+    return value
+
+
+def _unique(values: list) -> list:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ValueError(f"{seen[0]} is listed twice")
+    return values
+
+
+Cidr = Annotated[Any, AfterValidator(_cidr)]
+RestrictedCidr = Annotated[Any, AfterValidator(_cidr), AfterValidator(_not_public)]
+Label = Annotated[str, AfterValidator(_label)]
+HostList = Annotated[list[Label], Field(min_length=1), AfterValidator(_unique)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, validate_default=True
+    )
+
+
+class Route53Dns(_Model):
+    """Records go to an existing Route53 hosted zone."""
+
+    provider: Literal["route53"]
+    zone_id: str = Field(min_length=1)
+
+
+class HcloudDns(_Model):
+    """Records go to a Hetzner DNS zone; `create: true` makes the zone, otherwise it must exist."""
+
+    provider: Literal["hcloud"]
+    zone: Annotated[str, AfterValidator(_domain)]
+    create: bool = False
+
+
+class AwsSettings(_Model):
+    """AWS placement and sizing. Give `vpcId` and `subnetId` together to use an existing network."""
+
+    availability_zone: str | None = None
+    mta_instance_type: str = "t3.medium"
+    proxy_instance_type: str = "t3.small"
+    ami_id: str | None = None
+    root_volume_gb: int = Field(default=20, ge=8, le=1024)
+    spool_volume_gb: int = Field(default=50, ge=1, le=16384)
+    vpc_cidr: Annotated[Any, AfterValidator(_cidr)] = "10.42.0.0/16"
+    subnet_cidr: Annotated[Any, AfterValidator(_cidr)] = "10.42.1.0/24"
+    vpc_id: str | None = None
+    subnet_id: str | None = None
+
+    @model_validator(mode="after")
+    def _network_choice(self):
+        if (self.vpc_id is None) != (self.subnet_id is None):
+            raise ValueError("give vpcId and subnetId together, or neither for a dedicated VPC")
+        if self.vpc_id is None and not self.subnet_cidr.subnet_of(self.vpc_cidr):
+            raise ValueError(f"subnetCidr {self.subnet_cidr} is not inside vpcCidr {self.vpc_cidr}")
+        return self
+
+
+class Settings(_Model):
+    """Everything the program reads from `kumomta:*` stack config."""
+
+    cloud: Literal["aws", "hcloud"]
+    domain: Annotated[str, AfterValidator(_domain)]
+    mta_hosts: HostList = ["mta"]
+    proxy_hosts: HostList = ["proxy"]
+    ping8_cidrs: Annotated[list[Cidr], Field(min_length=1), AfterValidator(_unique)]
+    trusted_cidrs: Annotated[list[Cidr], AfterValidator(_unique)] = []
+    resolver_cidrs: Annotated[list[Cidr], Field(min_length=1), AfterValidator(_unique)] | None = None
+    monitoring_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
+    proxy_metrics_port: Port = 9101
+    admin_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
+    package_egress: bool = True
+    ipv6: bool = False
+    dns: Annotated[Route53Dns | HcloudDns, Field(discriminator="provider")]
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+
+    @field_validator("proxy_hosts")
+    @classmethod
+    def _distinct_from_mtas(cls, proxies: list[str], info: ValidationInfo) -> list[str]:
+        shared = sorted(set(proxies) & set(info.data.get("mta_hosts", [])))
+        if shared:
+            raise ValueError(f"{shared[0]!r} is also an MTA label; each host needs its own name")
+        return proxies
+
+    @field_validator("proxy_metrics_port")
+    @classmethod
+    def _free_port(cls, port: int) -> int:
+        if port in (22, 25, 53, 80, 443, 5000, 8000):
+            raise ValueError(f"{port} is already a port of the matrix; pick another (default 9101)")
+        return port
+
+    @property
+    def resolvers(self) -> list[Network]:
+        """The configured resolvers, or the cloud's own (IPv6 ones only with `ipv6`) when none are set."""
+        if self.resolver_cidrs:
+            return self.resolver_cidrs
+        defaults = [ipaddress.ip_network(c) for c in DEFAULT_RESOLVERS[self.cloud]]
+        return [net for net in defaults if net.version == 4 or self.ipv6]
+
+    def fqdn(self, label: str) -> str:
+        return f"{label}.{self.domain}"
+
+
+def decode(raw: dict[str, str]) -> dict[str, Any]:
+    """Turn engine config (`kumomta:key` -> string, objects as JSON) into plain values."""
+    values = {}
+    for key, text in raw.items():
+        namespace, _, name = key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        try:
+            values[name] = json.loads(text)
+        except (TypeError, ValueError):
+            values[name] = text
+    return values
+
+
+def load() -> Settings:
+    """Read `kumomta:*` from the engine's config, wherever the language host put it."""
+    return parse(decode({**config.get_config_env(), **config.CONFIG.get()}))
+
+
+def parse(values: dict[str, Any]) -> Settings:
+    """Validate decoded config; raise ConfigError with one line per bad key."""
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError("\n".join(_line(e) for e in err.errors())) from None
+
+
+def _line(error: dict) -> str:
+    path = ""
+    for part in error["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("route53", "hcloud") and path == "dns":
+            continue  # the discriminated-union branch name, not a key the user wrote
+        else:
+            path += f".{part}" if path else part
+    reason = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        reason = "is required"
+    elif error["type"] == "extra_forbidden":
+        reason = "is not a known setting (check the spelling)"
+    key = f"{NAMESPACE}:{path}" if path else NAMESPACE
+    return f"{key}: {reason}"
