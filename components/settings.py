@@ -113,7 +113,11 @@ class HcloudDns(_Model):
 
 
 class AwsSettings(_Model):
-    """AWS placement and sizing. Give `vpcId` and `subnetId` together to use an existing network."""
+    """AWS placement and sizing.
+
+    A dedicated VPC gets one public subnet per role, so the proxy's host firewall can name the MTA
+    subnet. Give `vpcId` and `subnetId` together to put both roles in an existing subnet instead.
+    """
 
     availability_zone: str | None = None
     mta_instance_type: str = "t3.medium"
@@ -122,7 +126,8 @@ class AwsSettings(_Model):
     root_volume_gb: int = Field(default=20, ge=8, le=1024)
     spool_volume_gb: int = Field(default=50, ge=1, le=16384)
     vpc_cidr: Annotated[Any, AfterValidator(_cidr)] = "10.42.0.0/16"
-    subnet_cidr: Annotated[Any, AfterValidator(_cidr)] = "10.42.1.0/24"
+    mta_subnet_cidr: Annotated[Any, AfterValidator(_cidr)] = "10.42.1.0/24"
+    proxy_subnet_cidr: Annotated[Any, AfterValidator(_cidr)] = "10.42.2.0/24"
     vpc_id: str | None = None
     subnet_id: str | None = None
 
@@ -130,8 +135,13 @@ class AwsSettings(_Model):
     def _network_choice(self):
         if (self.vpc_id is None) != (self.subnet_id is None):
             raise ValueError("give vpcId and subnetId together, or neither for a dedicated VPC")
-        if self.vpc_id is None and not self.subnet_cidr.subnet_of(self.vpc_cidr):
-            raise ValueError(f"subnetCidr {self.subnet_cidr} is not inside vpcCidr {self.vpc_cidr}")
+        if self.vpc_id is not None:
+            return self
+        for key, subnet in (("mtaSubnetCidr", self.mta_subnet_cidr), ("proxySubnetCidr", self.proxy_subnet_cidr)):
+            if subnet.version != 4 or not subnet.subnet_of(self.vpc_cidr):
+                raise ValueError(f"{key} {subnet} is not inside vpcCidr {self.vpc_cidr}")
+        if self.mta_subnet_cidr.overlaps(self.proxy_subnet_cidr):
+            raise ValueError("mtaSubnetCidr and proxySubnetCidr overlap; each role needs its own subnet")
         return self
 
 

@@ -1,0 +1,297 @@
+"""AWS backend: a VPC with one public subnet per role, a security group per role built from the
+matrix, an SSM-managed instance role, and per host an ENI, a protected Elastic IP and an instance.
+
+The Elastic IP is associated with the ENI before the instance boots, so first-boot package
+installs already leave from the sending IP, and a replaced instance comes back on the same
+private and public addresses.
+"""
+
+import ipaddress
+import json
+import re
+
+import pulumi
+import pulumi_aws as aws
+
+from components import matrix
+from components.hosts import Machine
+from components.matrix import Role
+from components.settings import Settings
+
+CANONICAL = "099720109477"
+SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+SPOOL_DEVICE = "/dev/sdf"
+
+
+def tags(role: Role | None, name: str) -> dict[str, str]:
+    """Every taggable resource says which stack and role it belongs to; drift audits find them by it."""
+    out = {"Name": f"{pulumi.get_stack()}-{name}", "kumomta-stack": pulumi.get_stack()}
+    if role is not None:
+        out["kumomta-role"] = role.value
+    return out
+
+
+class AwsNetwork(pulumi.ComponentResource):
+    """A dedicated VPC whose default security group is adopted and emptied, or an existing subnet."""
+
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kumomta:aws:Network", name, None, opts)
+        conf = settings.aws
+        if conf.vpc_id is not None:
+            existing = aws.ec2.get_subnet_output(id=conf.subnet_id, opts=pulumi.InvokeOptions(parent=self))
+            self.vpc_id = pulumi.Output.from_input(conf.vpc_id)
+            self.subnet_ids = dict.fromkeys(Role, pulumi.Output.from_input(conf.subnet_id))
+            self.subnet_cidrs = dict.fromkeys(Role, existing.cidr_block)
+            self.zones = dict.fromkeys(Role, existing.availability_zone)
+            self.register_outputs({"vpcId": self.vpc_id})
+            return
+
+        child = pulumi.ResourceOptions(parent=self)
+        vpc = aws.ec2.Vpc(
+            "vpc",
+            cidr_block=str(conf.vpc_cidr),
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            assign_generated_ipv6_cidr_block=settings.ipv6 or None,
+            tags=tags(None, "vpc"),
+            opts=child,
+        )
+        under_vpc = pulumi.ResourceOptions(parent=vpc)
+        # Adopting the default group strips its allow-all rules; nothing uses it, and nothing may.
+        aws.ec2.DefaultSecurityGroup("default-sg", vpc_id=vpc.id, tags=tags(None, "default-sg"), opts=under_vpc)
+        igw = aws.ec2.InternetGateway("igw", vpc_id=vpc.id, tags=tags(None, "igw"), opts=under_vpc)
+        table = aws.ec2.RouteTable("public-rt", vpc_id=vpc.id, tags=tags(None, "public-rt"), opts=under_vpc)
+        under_table = pulumi.ResourceOptions(parent=table)
+        aws.ec2.Route("public-default", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
+                      gateway_id=igw.id, opts=under_table)  # fmt: skip
+        if settings.ipv6:
+            aws.ec2.Route("public-default-v6", route_table_id=table.id, destination_ipv6_cidr_block="::/0",
+                          gateway_id=igw.id, opts=under_table)  # fmt: skip
+
+        cidrs = {Role.MTA: conf.mta_subnet_cidr, Role.PROXY: conf.proxy_subnet_cidr}
+        self.vpc_id = vpc.id
+        self.subnet_ids, self.subnet_cidrs, self.zones = {}, {}, {}
+        for index, role in enumerate(Role, start=1):
+            subnet = aws.ec2.Subnet(
+                f"{role}-subnet",
+                vpc_id=vpc.id,
+                cidr_block=str(cidrs[role]),
+                availability_zone=conf.availability_zone,
+                map_public_ip_on_launch=False,
+                ipv6_cidr_block=vpc.ipv6_cidr_block.apply(lambda block, i=index: _ipv6_subnet(block, i))
+                if settings.ipv6
+                else None,
+                tags=tags(role, f"{role}-subnet"),
+                opts=under_vpc,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{role}-subnet-rt",
+                subnet_id=subnet.id,
+                route_table_id=table.id,
+                opts=pulumi.ResourceOptions(parent=subnet),
+            )
+            self.subnet_ids[role] = subnet.id
+            self.subnet_cidrs[role] = pulumi.Output.from_input(str(cidrs[role]))
+            self.zones[role] = subnet.availability_zone
+        self.register_outputs({"vpcId": self.vpc_id, "subnetIds": self.subnet_ids})
+
+
+class AwsFirewalls(pulumi.ComponentResource):
+    """One security group per role holding exactly the matrix rules, one source per rule resource.
+
+    The provider removes AWS's implicit allow-all egress when it creates a group, so outbound is
+    what the matrix says and nothing more. Host-group peers are referenced security groups, so
+    the rule count does not grow with the fleet.
+    """
+
+    def __init__(self, name: str, settings: Settings, vpc_id: pulumi.Input[str], opts=None):
+        super().__init__("kumomta:aws:Firewalls", name, None, opts)
+        self.groups = {
+            role: aws.ec2.SecurityGroup(
+                f"{role}-sg",
+                vpc_id=vpc_id,
+                description=f"KumoMTA {matrix.ROLE_TITLES[role]}: the guide's port matrix, nothing more",
+                tags=tags(role, f"{role}-sg"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for role in Role
+        }
+        for role, group in self.groups.items():
+            for rule in matrix.rules(role, settings):
+                kind = (
+                    aws.vpc.SecurityGroupIngressRule if rule.row.direction == "in" else aws.vpc.SecurityGroupEgressRule
+                )
+                kind(
+                    f"{role}-{rule.name}",
+                    security_group_id=group.id,
+                    ip_protocol=rule.protocol,
+                    from_port=rule.port,
+                    to_port=rule.port,
+                    description=rule.row.purpose,
+                    tags=tags(role, f"{role}-{rule.name}"),
+                    opts=pulumi.ResourceOptions(parent=group),
+                    **_peer(rule, self.groups),
+                )
+        self.group_ids = {role: group.id for role, group in self.groups.items()}
+        self.register_outputs({"groupIds": self.group_ids})
+
+
+class AwsSite(pulumi.ComponentResource):
+    """Everything hosts share on AWS, and the builder of their per-host parts."""
+
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kumomta:aws:Site", name, None, opts)
+        self.settings = settings
+        child = pulumi.ResourceOptions(parent=self)
+        self.network = AwsNetwork("network", settings, child)
+        self.firewalls = AwsFirewalls("firewalls", settings, self.network.vpc_id, child)
+        self.roles = {role: self._instance_role(role) for role in Role}
+        self.profiles = {
+            role: aws.iam.InstanceProfile(
+                f"{role}-profile",
+                role=iam.name,
+                tags=tags(role, f"{role}-profile"),
+                opts=pulumi.ResourceOptions(parent=iam),
+            )
+            for role, iam in self.roles.items()
+        }
+        self._amis: dict[str, pulumi.Output[str]] = {}
+        self.register_outputs({"vpcId": self.network.vpc_id})
+
+    def _instance_role(self, role: Role) -> aws.iam.Role:
+        iam = aws.iam.Role(
+            f"{role}-role",
+            assume_role_policy=_EC2_TRUST,
+            description=f"KumoMTA {role} instances: SSM Session Manager and Run Command",
+            tags=tags(role, f"{role}-role"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{role}-ssm-core", role=iam.name, policy_arn=SSM_CORE, opts=pulumi.ResourceOptions(parent=iam)
+        )
+        return iam
+
+    def machine(self, host, name: str, role: Role, fqdn: str, user_data) -> Machine:
+        conf = self.settings.aws
+        instance_type = conf.mta_instance_type if role == Role.MTA else conf.proxy_instance_type
+        under_host = pulumi.ResourceOptions(parent=host)
+        eni = aws.ec2.NetworkInterface(
+            f"{name}-eni",
+            subnet_id=self.network.subnet_ids[role],
+            security_groups=[self.firewalls.group_ids[role]],
+            ipv6_address_count=1 if self.settings.ipv6 else None,
+            description=f"{fqdn} primary interface",
+            tags=tags(role, f"{name}-eni"),
+            opts=under_host,
+        )
+        eip = aws.ec2.Eip(
+            f"{name}-eip",
+            domain="vpc",
+            tags=tags(role, f"{name}-eip"),
+            # The sending reputation lives on this address: never release it with the stack.
+            opts=pulumi.ResourceOptions(parent=host, protect=True, retain_on_delete=True),
+        )
+        association = aws.ec2.EipAssociation(
+            f"{name}-eip-assoc",
+            allocation_id=eip.allocation_id,
+            network_interface_id=eni.id,
+            opts=under_host,
+        )
+        instance = aws.ec2.Instance(
+            f"{name}-instance",
+            ami=conf.ami_id or self._ami(_architecture(instance_type)),
+            instance_type=instance_type,
+            iam_instance_profile=self.profiles[role].name,
+            primary_network_interface={"network_interface_id": eni.id},
+            metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1},
+            root_block_device={"encrypted": True, "volume_type": "gp3", "volume_size": conf.root_volume_gb},
+            user_data=user_data,
+            tags=tags(role, f"{name}-instance"),
+            volume_tags=tags(role, f"{name}-root"),
+            opts=pulumi.ResourceOptions(
+                parent=host,
+                depends_on=[association],
+                # A new AMI or bootstrap must not replace a running host; cloud-init runs once anyway.
+                ignore_changes=["ami", "userData"],
+                # The ENI can be attached to one instance at a time.
+                delete_before_replace=True,
+            ),
+        )
+        return Machine(
+            public_ipv4=eip.public_ip,
+            public_ipv6=eni.ipv6_addresses.apply(lambda addrs: addrs[0]) if self.settings.ipv6 else None,
+            private_ip=eni.private_ip,
+            instance_id=instance.id,
+            sending_ip=eip,
+        )
+
+    def ptr(self, host, name: str, machine: Machine, fqdn: str, after: list[pulumi.Resource]) -> None:
+        # AWS only sets the PTR once the forward record resolves to the address.
+        aws.ec2.EipDomainName(
+            f"{name}-ptr",
+            allocation_id=machine.sending_ip.allocation_id,
+            domain_name=fqdn,
+            opts=pulumi.ResourceOptions(parent=host, depends_on=after),
+        )
+
+    def spool(self, host, name: str, machine: Machine) -> aws.ebs.Volume:
+        volume = aws.ebs.Volume(
+            f"{name}-spool",
+            availability_zone=self.network.zones[Role.MTA],
+            size=self.settings.aws.spool_volume_gb,
+            type="gp3",
+            encrypted=True,
+            tags=tags(Role.MTA, f"{name}-spool"),
+            # Queued mail lives here; it must outlive the instance and the stack.
+            opts=pulumi.ResourceOptions(parent=host, protect=True, retain_on_delete=True),
+        )
+        aws.ec2.VolumeAttachment(
+            f"{name}-spool-attach",
+            device_name=SPOOL_DEVICE,
+            volume_id=volume.id,
+            instance_id=machine.instance_id,
+            stop_instance_before_detaching=True,
+            # Under the host, not the protected volume: a replaced instance needs a new attachment.
+            opts=pulumi.ResourceOptions(parent=host),
+        )
+        return volume
+
+    def _ami(self, arch: str) -> pulumi.Output[str]:
+        """Latest Canonical Ubuntu 22.04 image; KumoMTA publishes no packages for 24.04."""
+        if arch not in self._amis:
+            self._amis[arch] = aws.ec2.get_ami_output(
+                most_recent=True,
+                owners=[CANONICAL],
+                filters=[
+                    {"name": "name", "values": [f"ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-{arch}-server-*"]},
+                    {"name": "virtualization-type", "values": ["hvm"]},
+                ],
+                opts=pulumi.InvokeOptions(parent=self),
+            ).id
+        return self._amis[arch]
+
+
+_EC2_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+)
+
+
+def _peer(rule: matrix.Rule, groups: dict[Role, aws.ec2.SecurityGroup]) -> dict:
+    """The one source (or destination) argument of a rule resource."""
+    if rule.group is not None:
+        return {"referenced_security_group_id": groups[rule.group].id}
+    key = "cidr_ipv4" if rule.cidr.version == 4 else "cidr_ipv6"
+    return {key: str(rule.cidr)}
+
+
+def _architecture(instance_type: str) -> str:
+    """Graviton families carry a `g` after the generation digit: t4g, m7gd, c6gn."""
+    return "arm64" if re.match(r"^[a-z]+\d+[a-z]*g[a-z]*\.", instance_type) else "amd64"
+
+
+def _ipv6_subnet(vpc_block: str, index: int) -> str:
+    """The index-th /64 of the VPC's Amazon-provided /56."""
+    return str(list(ipaddress.ip_network(vpc_block).subnets(new_prefix=64))[index])

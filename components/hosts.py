@@ -1,0 +1,103 @@
+"""The two kinds of host: MtaHost (KumoMTA behind Nginx) and ProxyHost (KumoProxy egress).
+
+A host is the same thing on every cloud: a machine behind its role's firewall, a sending IP
+that outlives the machine, a PTR and forward records for its FQDN and, for the MTA, a spool
+volume that outlives the machine too. The cloud-specific parts come from a `Site`.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import pulumi
+
+from components.dns import DnsZone
+from components.matrix import Role
+
+
+@dataclass
+class Machine:
+    """What a host needs to know about the VM a site built for it."""
+
+    public_ipv4: pulumi.Output[str]
+    public_ipv6: pulumi.Output[str] | None
+    private_ip: pulumi.Output[str]
+    instance_id: pulumi.Output[str]
+    sending_ip: pulumi.CustomResource
+    """The protected address resource (EIP / PrimaryIp) that carries the host's reputation."""
+
+
+class Site(Protocol):
+    """A cloud backend: it owns the network and the role firewalls, and builds the per-host parts."""
+
+    def machine(
+        self, host: pulumi.Resource, name: str, role: Role, fqdn: str, user_data: pulumi.Input[str]
+    ) -> Machine: ...
+
+    def ptr(
+        self, host: pulumi.Resource, name: str, machine: Machine, fqdn: str, after: list[pulumi.Resource]
+    ) -> None: ...
+
+    def spool(self, host: pulumi.Resource, name: str, machine: Machine) -> pulumi.Resource: ...
+
+
+@dataclass
+class HostArgs:
+    """Inputs of either kind of host."""
+
+    fqdn: str
+    """Fully qualified name; also the PTR of the sending IP and the proxy's HELO name."""
+    site: Site
+    """The cloud backend that builds the machine."""
+    zone: DnsZone
+    """Where the forward records go."""
+    user_data: pulumi.Input[str]
+    """First-boot cloud-init. Later changes never replace a running host."""
+
+
+class _Host(pulumi.ComponentResource):
+    role: Role
+
+    def __init__(self, type_: str, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None):
+        super().__init__(type_, name, None, opts)
+        machine = args.site.machine(self, name, self.role, args.fqdn, args.user_data)
+        records = args.zone.records(self, name, args.fqdn, machine)
+        args.site.ptr(self, name, machine, args.fqdn, after=records)
+        self._build(name, args, machine)
+
+        self.fqdn = pulumi.Output.from_input(args.fqdn)
+        self.public_ip = machine.public_ipv4
+        self.public_ipv6 = machine.public_ipv6
+        self.private_ip = machine.private_ip
+        self.instance_id = machine.instance_id
+        self.register_outputs(
+            {
+                "fqdn": self.fqdn,
+                "publicIp": self.public_ip,
+                "privateIp": self.private_ip,
+                "instanceId": self.instance_id,
+            }
+        )
+
+    def _build(self, name: str, args: HostArgs, machine: Machine) -> None:
+        """Role-specific parts."""
+
+
+class MtaHost(_Host):
+    """KumoMTA: Nginx on 80/443 in front of kumod on 127.0.0.1:8000, with its spool on its own volume."""
+
+    role = Role.MTA
+
+    def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kumomta:index:MtaHost", name, args, opts)
+
+    def _build(self, name: str, args: HostArgs, machine: Machine) -> None:
+        self.spool = args.site.spool(self, name, machine)
+
+
+class ProxyHost(_Host):
+    """KumoProxy: the SOCKS5 egress on 5000 and the IP that recipient MX hosts see."""
+
+    role = Role.PROXY
+
+    def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kumomta:index:ProxyHost", name, args, opts)

@@ -1,0 +1,219 @@
+"""Run the real Pulumi program under Pulumi's mock engine, with no CLI and no cloud account.
+
+The offline plan, the policy pack's end-to-end run and the tests all use this: it loads
+`Pulumi.<stack>.yaml`, runs `__main__.py` exactly as the engine would, and records every
+RegisterResource request (inputs with camelCase wire names, and the resource options that the
+mocks would otherwise never see). Cloud-computed values (IDs, addresses) are placeholders
+drawn deterministically from documentation ranges, so two plans of the same code are equal.
+"""
+
+import hashlib
+import ipaddress
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Placeholder public addresses: RFC 5737 and RFC 3849 documentation ranges.
+_PUBLIC_V4 = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24")]
+_PUBLIC_V6 = ipaddress.ip_network("2001:db8::/32")
+
+
+@dataclass
+class Registration:
+    """One RegisterResource request as the engine would have received it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    protect: bool = False
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """The outcome of one program run: every registration in order, and the stack outputs."""
+
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def by_name(self, name: str) -> Registration:
+        (match,) = [r for r in self.registrations if r.name == name]
+        return match
+
+
+class StackFileError(Exception):
+    """The stack file is missing or not the YAML Pulumi expects."""
+
+
+def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` block of Pulumi.<stack>.yaml. Encrypted values cannot be read offline and are left out."""
+    path = root / f"Pulumi.{stack}.yaml"
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise StackFileError(f"{path.name}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise StackFileError(f"{path.name}: not valid YAML ({err})") from None
+    values = document.get("config") or {}
+    if not isinstance(values, dict):
+        raise StackFileError(f"{path.name}: `config` must be a mapping")
+    return {k: v for k, v in values.items() if not (isinstance(v, dict) and "secure" in v)}
+
+
+def engine_config(values: dict[str, Any]) -> dict[str, str]:
+    """Encode values as the engine hands them to a program: strings as they are, the rest as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def run_stack(stack: str, overrides: dict[str, Any] | None = None, root: Path = ROOT) -> Run:
+    """Run the program for Pulumi.<stack>.yaml (plus `overrides`, keyed like `kumomta:ipv6`)."""
+    values = {**stack_config(stack, root), **(overrides or {})}
+    return run_program(stack, values, root)
+
+
+def run_program(stack: str, values: dict[str, Any], root: Path = ROOT) -> Run:
+    project = (yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}).get("name", "project")
+    runtime_config.set_all_config(engine_config(values))
+    mocks = PlaceholderCloud(values)
+    monitor = RecordingMonitor(mocks)
+    runtime_settings.ROOT.set(None)  # a fresh root stack for every run in this process
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+
+    def program() -> None:
+        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    stack_resource = runtime_settings.get_root_resource()
+    outputs = _sync_await(pulumi.Output.from_input(stack_resource.outputs).future(with_unknowns=True))
+    return Run(stack, monitor.registrations, outputs or {})
+
+
+class RecordingMonitor(MockMonitor):
+    """Keeps the full request, because options such as `protect` never reach `Mocks.new_resource`."""
+
+    def __init__(self, mocks: "PlaceholderCloud"):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        self.registrations.append(
+            Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=request.custom,
+                inputs=_sync_await(_deserialize(request.object)),
+                state=self.resources[response.urn].state,
+                id=response.id,
+                protect=request.protect,
+                retain_on_delete=request.retainOnDelete,
+                delete_before_replace=request.deleteBeforeReplace,
+                ignore_changes=list(request.ignoreChanges),
+                depends_on=list(request.dependencies),
+            )
+        )
+        return response
+
+
+async def _deserialize(struct) -> dict[str, Any]:
+    return rpc.deserialize_properties(struct)
+
+
+class PlaceholderCloud(pulumi.runtime.Mocks):
+    """Answers for the values a cloud would compute: IDs, addresses, zones, image IDs."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.region = values.get("aws:region", "us-east-1")
+        self.subnets: dict[str, str] = {}  # subnet id -> CIDR, to place private addresses
+        self.taken: set[str] = set()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        kind = args.typ.split(":")[-1]
+        resource_id = args.resource_id or f"{kind.lower()}-{_digest(args.name)[:17]}"
+        state.setdefault("arn", f"arn:aws:mock:::{kind.lower()}/{args.name}")
+        if "name" not in state and args.typ.startswith("aws:"):
+            state["name"] = f"{args.name}-{_digest(args.name)[:7]}"
+        state.update(self._computed(args, resource_id, state))
+        return resource_id, state
+
+    def _computed(self, args, resource_id: str, inputs: dict) -> dict:
+        if args.typ == "aws:ec2/vpc:Vpc" and inputs.get("assignGeneratedIpv6CidrBlock"):
+            return {"ipv6CidrBlock": str(self._public(args.name, 6, prefix=56))}
+        if args.typ == "aws:ec2/subnet:Subnet":
+            self.subnets[resource_id] = inputs["cidrBlock"]
+            return {"availabilityZone": inputs.get("availabilityZone") or f"{self.region}a"}
+        if args.typ == "aws:ec2/networkInterface:NetworkInterface":
+            out = {"privateIp": self._private(args.name, self.subnets.get(inputs.get("subnetId"), "10.0.0.0/24"))}
+            if inputs.get("ipv6AddressCount"):
+                out["ipv6Addresses"] = [str(self._public(args.name, 6))]
+            return out
+        if args.typ == "aws:ec2/eip:Eip":
+            return {"publicIp": str(self._public(args.name, 4)), "allocationId": f"eipalloc-{_digest(args.name)[:17]}"}
+        return {}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return {"id": "ami-0placeholder0000", "name": "ubuntu-jammy-22.04 (looked up at deploy time)"}
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            # The real CIDR and zone are only known to AWS; the plan shows a stand-in.
+            return {"id": args.args.get("id"), "cidrBlock": "10.0.0.0/24", "availabilityZone": f"{self.region}a"}
+        return dict(args.args)
+
+    def _public(self, name: str, version: int, prefix: int | None = None):
+        """A stable documentation address (or network) for `name`, distinct from the others of this run."""
+        for attempt in range(10_000):
+            seed = int(_digest(f"{name}/{attempt}"), 16)
+            if version == 4:
+                pool = _PUBLIC_V4[seed % len(_PUBLIC_V4)]
+                candidate = pool[1 + seed % (pool.num_addresses - 2)]
+            elif prefix is not None:
+                candidate = ipaddress.ip_network((int(_PUBLIC_V6.network_address) + ((seed % 65536) << 72), prefix))
+            else:
+                candidate = _PUBLIC_V6[seed % (1 << 64)]
+            if str(candidate) not in self.taken:
+                self.taken.add(str(candidate))
+                return candidate
+        raise RuntimeError("placeholder address pool exhausted")
+
+    def _private(self, name: str, cidr: str) -> str:
+        subnet = ipaddress.ip_network(cidr)
+        usable = subnet.num_addresses - 5  # AWS keeps the first four and the last address
+        for attempt in range(usable):
+            candidate = str(subnet[4 + (int(_digest(f"{name}/{attempt}"), 16) % usable)])
+            if candidate not in self.taken:
+                self.taken.add(candidate)
+                return candidate
+        raise RuntimeError(f"placeholder subnet {cidr} is full")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
