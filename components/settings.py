@@ -9,6 +9,7 @@ import ipaddress
 import json
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pulumi.runtime import config
 from pydantic import (
@@ -74,6 +75,21 @@ def _domain(value: str) -> str:
     labels = value.split(".")
     if len(labels) < 2 or not all(_LABEL.match(part) for part in labels) or len(value) > 253:
         raise ValueError(f"{value!r} is not a domain name such as yourdomain.com")
+    return value
+
+
+def _host(value: str) -> str:
+    """A host name or an IP literal, as a probe target."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return _domain(value)
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"{value!r} is not an https:// URL")
     return value
 
 
@@ -145,6 +161,18 @@ class AwsSettings(_Model):
         return self
 
 
+class VerifySettings(_Model):
+    """Targets of `make verify`'s inside checks; the program itself never reads them.
+
+    They live in stack config so every operator verifies a stack against the same targets.
+    """
+
+    test_mx: Annotated[str, AfterValidator(_host)] | None = None
+    """A mail exchanger each proxy must reach on 25/tcp, e.g. a mailbox provider's MX."""
+    webhook_url: Annotated[str, AfterValidator(_https_url)] | None = None
+    """The PING8 webhook URL each MTA must reach over HTTPS."""
+
+
 class Settings(_Model):
     """Everything the program reads from `kumomta:*` stack config."""
 
@@ -162,6 +190,7 @@ class Settings(_Model):
     ipv6: bool = False
     dns: Annotated[Route53Dns | HcloudDns, Field(discriminator="provider")]
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    verify: VerifySettings = Field(default_factory=VerifySettings)
 
     @field_validator("proxy_hosts")
     @classmethod
