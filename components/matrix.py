@@ -77,7 +77,16 @@ MATRIX: tuple[Row, ...] = (
     # KumoMTA host, as the guide has it.
     Row(Role.MTA, "in", _TCP, 80, Peer.INTERNET, "ACME HTTP challenge and redirect.", "Public, limited to Nginx."),
     Row(Role.MTA, "in", _TCP, 443, Peer.PING8, "HTTPS injection and metrics via Nginx.", "Public with bearer auth."),
-    Row(Role.MTA, "in", _TCP, 443, Peer.TRUSTED, "HTTPS injection and metrics via Nginx.", "Bearer auth."),
+    Row(
+        Role.MTA,
+        "in",
+        _TCP,
+        443,
+        Peer.TRUSTED,
+        "HTTPS injection and metrics via Nginx.",
+        "Bearer auth.",
+        note="Only when trustedCidrs is set.",
+    ),
     Row(
         Role.MTA,
         "in",
@@ -120,7 +129,17 @@ MATRIX: tuple[Row, ...] = (
         row
         for role in Role
         for row in (
-            Row(role, "in", _TCP, 22, Peer.ADMIN, "SSH administration.", "Admin networks only.", "operational"),
+            Row(
+                role,
+                "in",
+                _TCP,
+                22,
+                Peer.ADMIN,
+                "SSH administration.",
+                "Admin networks only.",
+                "operational",
+                note="Only when adminCidrs is set; AWS hosts are reached through SSM Session Manager instead.",
+            ),
             Row(role, "out", _TCP, 80, Peer.INTERNET, _PACKAGES, "Public outbound.", "operational", "package_egress"),
             Row(role, "out", _TCP, 443, Peer.INTERNET, _PACKAGES, "Public outbound.", "operational", "package_egress"),
         )

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make plan STACK=prod` and `make test`.
+STACK ?= prod
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+
+.PHONY: plan test lint bench readme verify
+
+$(RUNTIME): requirements.txt policies/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r policies/requirements.txt
+	touch $@
+
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## Offline plan of a stack under Pulumi's mock engine (no CLI, no credentials). PLAN_ARGS="--json plan.json"
+plan: $(RUNTIME)
+	$(PY) -m tools.plan --stack $(STACK) $(PLAN_ARGS)
+
+## Lint, then every test.
+test: $(DEV)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q
+
+## Plan wall time for fleets of 1+1, 10+10 and 50+50 hosts.
+bench: $(DEV)
+	$(PY) -m tools.bench_plan
+
+## Regenerate the README port tables from the matrix table.
+readme: $(RUNTIME)
+	$(PY) -m tools.readme_tables --write
