@@ -62,11 +62,21 @@ class AwsNetwork(pulumi.ComponentResource):
         igw = aws.ec2.InternetGateway("igw", vpc_id=vpc.id, tags=tags(None, "igw"), opts=under_vpc)
         table = aws.ec2.RouteTable("public-rt", vpc_id=vpc.id, tags=tags(None, "public-rt"), opts=under_vpc)
         under_table = pulumi.ResourceOptions(parent=table)
-        aws.ec2.Route("public-default", route_table_id=table.id, destination_cidr_block="0.0.0.0/0",
-                      gateway_id=igw.id, opts=under_table)  # fmt: skip
+        aws.ec2.Route(
+            "public-default",
+            route_table_id=table.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=under_table,
+        )
         if settings.ipv6:
-            aws.ec2.Route("public-default-v6", route_table_id=table.id, destination_ipv6_cidr_block="::/0",
-                          gateway_id=igw.id, opts=under_table)  # fmt: skip
+            aws.ec2.Route(
+                "public-default-v6",
+                route_table_id=table.id,
+                destination_ipv6_cidr_block="::/0",
+                gateway_id=igw.id,
+                opts=under_table,
+            )
 
         cidrs = {Role.MTA: conf.mta_subnet_cidr, Role.PROXY: conf.proxy_subnet_cidr}
         self.vpc_id = vpc.id
