@@ -1,0 +1,171 @@
+"""Resource policies: what no single ingress rule may say, whichever resource type writes it.
+
+Each policy reads the normalised `Opening`s of a resource and never its raw properties. The
+guarded ports are invariants of the deployment guide (8000 is loopback only, 5000 is for the MTA
+hosts only, metrics are for the monitoring system only, SSH is for admins only), not a copy of the
+project's port matrix.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from . import model, ports
+from .model import Opening
+
+ROLE_KEY = "kumomta-role"
+ROLES = ("mta", "proxy")
+
+
+def openings(args: ResourceValidationArgs) -> list[Opening]:
+    return model.openings(args.resource_type, model.plain(args.props), args.urn, args.name)
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A TCP service that must never face the internet."""
+
+    name: str
+    what: str
+    fix: str
+    ranges: Callable[[Mapping[str, Any]], tuple[ports.Range, ...]]
+
+
+GUARDED = (
+    Guarded(
+        "no-public-kumomta-http",
+        "the KumoMTA HTTP listener (loopback only, per the guide)",
+        "delete the rule: kumod listens on 127.0.0.1:8000 and Nginx serves injection on 443",
+        lambda _config: ((8000, 8000),),
+    ),
+    Guarded(
+        "no-public-socks-proxy",
+        "the KumoProxy SOCKS5 listener",
+        "admit 5000 only from the MTA hosts' security group or their private addresses",
+        lambda _config: ((5000, 5000),),
+    ),
+    Guarded(
+        "no-public-metrics",
+        "a metrics port",
+        "admit metrics only from the monitoring system's own network (kumomta:monitoringCidrs)",
+        ports.metrics_ports,
+    ),
+    Guarded(
+        "no-public-ssh",
+        "SSH",
+        "admit 22 only from admin networks (kumomta:adminCidrs), or use SSM Session Manager",
+        lambda _config: ((22, 22),),
+    ),
+)
+
+
+def exposures(opening: Opening, guarded: Guarded, config: Mapping[str, Any]) -> list[ports.Range]:
+    """The guarded ports this opening admits from a public source; [] when it admits none."""
+    if not opening.source.is_public or opening.protocol not in (model.TCP, model.ALL):
+        return []
+    return ports.overlap(opening.ports, guarded.ranges(config))
+
+
+def describe(opening: Opening) -> str:
+    """`ingress[1] (tcp 0-65535 from cidrBlocks[1] = 0.0.0.0/0)`: which rule, what it admits, from where."""
+    source = opening.source
+    widened = f"; {', '.join(opening.unknown)} unknown in preview, read as everything" if opening.unknown else ""
+    return f"{opening.rule} ({opening.port_text()} from {source.field} = {source.text}{widened})"
+
+
+def _exposure_policy(guarded: Guarded) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        config = args.get_config()
+        for opening in openings(args):
+            hits = exposures(opening, guarded, config)
+            if hits:
+                report(
+                    f"{args.name} {describe(opening)}: opens {ports.text(hits, 'tcp')} ({guarded.what}) to public "
+                    f"source {opening.source.text}. Fix: {guarded.fix}."
+                )
+
+    schema = None
+    if guarded.name == "no-public-metrics":
+        schema = PolicyConfigSchema({"metricsPorts": ports.METRICS_SCHEMA})
+    return ResourceValidationPolicy(
+        name=guarded.name,
+        description=f"No ingress rule opens {guarded.what} to a public source.",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema,
+    )
+
+
+def _http_loopback_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for opening in openings(args):
+        if opening.admits(8000) and not opening.source.is_public:
+            report(
+                f"{args.name} {describe(opening)}: admits 8000/tcp. The guide keeps kumod's HTTP listener on "
+                "127.0.0.1, so no firewall rule should name it. Fix: delete the rule; reach kumod through Nginx."
+            )
+
+
+def _described(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    seen = set()
+    for opening in openings(args):
+        if opening.rule not in seen and not (opening.description or "").strip():
+            seen.add(opening.rule)
+            report(f"{args.name} {opening.rule}: has no description. Fix: say what the rule is for.")
+
+
+_TAGGED_TYPES = {
+    model.SECURITY_GROUP: "tags",
+    model.FIREWALL: "labels",
+    "aws:ec2/instance:Instance": "tags",
+    "hcloud:index/server:Server": "labels",
+}
+
+
+def _role_tagged(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    key = _TAGGED_TYPES.get(args.resource_type)
+    if key is None:
+        return
+    tags = model.plain(args.props).get(key)
+    role = tags.get(ROLE_KEY) if isinstance(tags, dict) else tags
+    if role is not model.UNKNOWN and role not in ROLES:
+        report(
+            f"{args.name}: {key} lack `{ROLE_KEY}: mta|proxy` (found {role!r}); stack policies find hosts and "
+            f"their firewalls by it. Fix: set {key}[{ROLE_KEY!r}]."
+        )
+
+
+def _preview_unknowns(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Security-group sources are left to the stack policies, which resolve them by dependency."""
+    parts = []
+    for opening in openings(args):
+        parts += [f"{opening.rule}.{field} (read as everything)" for field in opening.unknown]
+        if opening.source.kind == "rule":
+            parts.append(f"{opening.rule} (not judged)")
+        elif opening.source.kind == "cidr" and not opening.source.known:
+            parts.append(f"{opening.rule}.{opening.source.field} (source not judged)")
+    if parts:
+        unique = ", ".join(dict.fromkeys(parts))
+        report(f"{args.name}: unknown until the update runs: {unique}. They are judged once known.")
+
+
+def _advisory(name: str, description: str, validate) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=EnforcementLevel.ADVISORY
+    )
+
+
+RESOURCE_POLICIES = [
+    *(_exposure_policy(guarded) for guarded in GUARDED),
+    _advisory("kumomta-http-loopback-only", "No ingress rule admits 8000/tcp from anywhere.", _http_loopback_only),
+    _advisory("ingress-rule-described", "Every ingress rule says what it is for.", _described),
+    _advisory("role-tagged", f"Hosts and their firewalls carry `{ROLE_KEY}: mta|proxy`.", _role_tagged),
+    _advisory("preview-unknowns", "Rule values unknown during preview are named once.", _preview_unknowns),
+]

@@ -1,0 +1,307 @@
+"""The stack as a graph: hosts, the firewalls guarding them, the rules of each firewall.
+
+Stack policies need what no single resource says: which security groups or firewalls guard which
+host, and which group a rule's source names. A reference is resolved by value (the target's `id`
+output) or, while preview does not know the value yet, by the engine's property dependencies
+(the rule's `referencedSecurityGroupId` depends on the group whose id flows into it). What neither
+resolves is kept in `unresolved`, to be named once as advisory.
+"""
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import model
+from .model import UNKNOWN, Opening
+
+ROLE_KEY = "kumomta-role"
+
+INSTANCE = "aws:ec2/instance:Instance"
+ENI = "aws:ec2/networkInterface:NetworkInterface"
+ENI_SG_ATTACHMENT = "aws:ec2/networkInterfaceSecurityGroupAttachment:NetworkInterfaceSecurityGroupAttachment"
+ENI_ATTACHMENT = "aws:ec2/networkInterfaceAttachment:NetworkInterfaceAttachment"
+EIP = "aws:ec2/eip:Eip"
+EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
+SERVER = "hcloud:index/server:Server"
+FIREWALL_ATTACHMENT = "hcloud:index/firewallAttachment:FirewallAttachment"
+PRIMARY_IP = "hcloud:index/primaryIp:PrimaryIp"
+SERVER_NETWORK = "hcloud:index/serverNetwork:ServerNetwork"
+
+HOSTS = (INSTANCE, SERVER)
+GROUPS = (model.SECURITY_GROUP, model.DEFAULT_SECURITY_GROUP)
+GUARDS = (*GROUPS, model.FIREWALL)
+SENDING_IPS = (EIP, PRIMARY_IP)
+
+# Keys holding a host's own addresses, on hosts and on the interfaces and IPs tied to them.
+_ADDRESS_KEYS = (
+    "publicIp",
+    "privateIp",
+    "privateIps",
+    "ipv6Addresses",
+    "ipv4Address",
+    "ipv6Address",
+    "ipAddress",
+    "ip",
+)
+
+# (type, key, target types): references that tie a NIC or an address to a machine. Followed both
+# ways, they group a host with its interfaces and IPs.
+_MACHINE_LINKS = (
+    (INSTANCE, "primaryNetworkInterface.networkInterfaceId", (ENI,)),
+    (INSTANCE, "networkInterfaces[].networkInterfaceId", (ENI,)),
+    (ENI_ATTACHMENT, "instanceId", (INSTANCE,)),
+    (ENI_ATTACHMENT, "networkInterfaceId", (ENI,)),
+    (EIP, "instance", (INSTANCE,)),
+    (EIP, "networkInterface", (ENI,)),
+    (EIP_ASSOCIATION, "allocationId", (EIP,)),
+    (EIP_ASSOCIATION, "instanceId", (INSTANCE,)),
+    (EIP_ASSOCIATION, "networkInterfaceId", (ENI,)),
+    (PRIMARY_IP, "assigneeId", (SERVER,)),
+    (SERVER_NETWORK, "serverId", (SERVER,)),
+)
+
+# (type, key, target types): references from a machine part to the groups or firewalls guarding it.
+_GUARD_LINKS = (
+    (INSTANCE, "vpcSecurityGroupIds[]", GROUPS),
+    (INSTANCE, "securityGroups[]", GROUPS),
+    (ENI, "securityGroups[]", GROUPS),
+    (SERVER, "firewallIds[]", (model.FIREWALL,)),
+)
+
+# Other keys a resource is found by, besides its `id` output.
+_ALIASES = {model.SECURITY_GROUP: ("name",), EIP: ("allocationId",)}
+
+
+@dataclass
+class Node:
+    """A stack resource, with plain props and the URNs each top-level property depends on."""
+
+    urn: str
+    type: str
+    name: str
+    props: dict[str, Any]
+    deps: dict[str, set[str]] = field(default_factory=dict)
+    protect: bool = False
+
+    @classmethod
+    def of(cls, resource) -> "Node":
+        """From a pulumi_policy PolicyResource."""
+        deps = {key: {dep.urn for dep in values} for key, values in resource.property_dependencies.items()}
+        return cls(resource.urn, resource.resource_type, resource.name, model.plain(resource.props), deps,
+                   bool(resource.opts.protect))  # fmt: skip
+
+    @property
+    def role(self) -> str | None:
+        """The `kumomta-role` tag (AWS) or label (Hetzner), if known."""
+        tags = self.props.get("labels" if self.type.startswith("hcloud:") else "tags")
+        role = tags.get(ROLE_KEY) if isinstance(tags, dict) else None
+        return role if isinstance(role, str) else None
+
+
+class Topology:
+    """Hosts, guards, rules and the links between them, resolved once per stack."""
+
+    def __init__(self, nodes: Iterable[Node]):
+        self.nodes = {node.urn: node for node in nodes}
+        self.unresolved: dict[tuple[str, str], str] = {}  # (urn, property) -> the type it should name
+        self._index: dict[str, list[str]] = {}
+        for node in self.nodes.values():
+            for key in ("id", *_ALIASES.get(node.type, ())):
+                value = node.props.get(key)
+                if isinstance(value, str | int | float) and not isinstance(value, bool):
+                    self._index.setdefault(_key(value), []).append(node.urn)
+        self.machines = self._machines()
+        self.guards_of = self._guards_of()
+        self.rules_of = self._rules_of()
+        # For each security-group source of each guard's rules: the groups it names, None if unknown.
+        self.sources = {
+            (guard, opening): self._source_guards(guard, opening)
+            for guard, openings in self.rules_of.items()
+            for opening in openings
+            if opening.source.kind == "security-group"
+        }
+
+    def of_type(self, *types: str) -> list[Node]:
+        return [node for node in self.nodes.values() if node.type in types]
+
+    def hosts(self) -> list[Node]:
+        return self.of_type(*HOSTS)
+
+    def guard_roles(self, guard: str) -> set[str]:
+        """A guard's own role tag plus the roles of every host it guards."""
+        roles = {self.nodes[guard].role} | {self.nodes[h].role for h, gs in self.guards_of.items() if guard in gs}
+        return {role for role in roles if role}
+
+    def addresses(self, role: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        """Every address of every host of `role`, its interfaces and its IPs."""
+        members = {urn for host in self.hosts() if host.role == role for urn in self.machines[host.urn]}
+        members |= {node.urn for node in self.nodes.values() if node.role == role and node.type not in GUARDS}
+        out = set()
+        for urn in members:
+            for key in _ADDRESS_KEYS:
+                for value in _flat(self.nodes[urn].props.get(key)):
+                    try:
+                        out.add(ipaddress.ip_address(str(value).split("/")[0]))
+                    except ValueError:
+                        continue
+        return out
+
+    def _source_guards(self, guard: str, opening: Opening) -> set[str] | None:
+        """The groups a security-group source names; None when preview cannot tell which."""
+        if opening.source.text == "self":
+            return {guard}
+        key = opening.source.field if opening.rule == "rule" else opening.rule
+        value = opening.source.text if opening.source.known else UNKNOWN
+        return self.resolve(self.nodes[opening.urn], key.split("[")[0], value, GROUPS, judged=True)
+
+    def resolve(self, node: Node, key: str, value: Any, types: tuple[str, ...], judged=False) -> set[str] | None:
+        """The nodes of `types` that `value`, read under top-level property `key`, names.
+
+        A known value the stack does not hold names nothing (an external group, say): empty set.
+        An unknown value falls back on the property's dependencies; None if they name none, which
+        is recorded in `unresolved` when a policy's verdict (`judged`) hangs on it.
+        """
+        if value is not UNKNOWN:
+            return {urn for urn in self._index.get(_key(value), ()) if self.nodes[urn].type in types}
+        found = {urn for urn in node.deps.get(key, ()) if urn in self.nodes and self.nodes[urn].type in types}
+        if found:
+            return found
+        if judged:
+            self.unresolved[(node.urn, key)] = "/".join(t.split(":")[-1] for t in types)
+        return None
+
+    def _links(self, links) -> list[tuple[Node, set[str]]]:
+        """(source node, resolved target URNs) for each declared link that the stack holds."""
+        out = []
+        for source_type, path, types in links:
+            for node in self.of_type(source_type):
+                key = path.split(".")[0].split("[")[0]
+                for value in _walk(node.props, path):
+                    targets = self.resolve(node, key, value, types)
+                    if targets:
+                        out.append((node, targets))
+        return out
+
+    def _machines(self) -> dict[str, set[str]]:
+        """For each host, itself plus the interfaces and IPs linked to it (transitively)."""
+        edges: dict[str, set[str]] = {}
+        for node, targets in self._links(_MACHINE_LINKS):
+            for target in targets:
+                edges.setdefault(node.urn, set()).add(target)
+                edges.setdefault(target, set()).add(node.urn)
+        machines = {}
+        for host in self.hosts():
+            seen, todo = {host.urn}, [host.urn]
+            while todo:
+                for nxt in edges.get(todo.pop(), ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            machines[host.urn] = seen
+        return machines
+
+    def _guards_of(self) -> dict[str, set[str]]:
+        """For each host, the groups or firewalls guarding it, however they were attached."""
+        attached: dict[str, set[str]] = {}
+        for node, targets in self._links(_GUARD_LINKS):
+            attached.setdefault(node.urn, set()).update(targets)
+        for node in self.of_type(ENI_SG_ATTACHMENT):
+            groups = self.resolve(node, "securityGroupId", node.props.get("securityGroupId"), GROUPS) or set()
+            for eni in self.resolve(node, "networkInterfaceId", node.props.get("networkInterfaceId"), (ENI,)) or ():
+                attached.setdefault(eni, set()).update(groups)
+        for firewall, servers in self._firewall_targets():
+            for server in servers:
+                attached.setdefault(server, set()).add(firewall)
+        return {
+            host: set().union(*(attached.get(part, set()) for part in parts)) for host, parts in self.machines.items()
+        }
+
+    def _firewall_targets(self):
+        """(firewall URN, server URNs) from `applyTos` and from FirewallAttachment resources."""
+        servers = self.of_type(SERVER)
+        for firewall in self.of_type(model.FIREWALL):
+            for target in _list(firewall.props.get("applyTos")):
+                if not isinstance(target, Mapping):
+                    continue
+                if target.get("server") is not None:
+                    yield firewall.urn, self.resolve(firewall, "applyTos", target["server"], (SERVER,)) or set()
+                if target.get("labelSelector") is not None:
+                    yield firewall.urn, _select(servers, target["labelSelector"])
+        for attachment in self.of_type(FIREWALL_ATTACHMENT):
+            props = attachment.props
+            for firewall in self.resolve(attachment, "firewallId", props.get("firewallId"), (model.FIREWALL,)) or ():
+                for server_id in _list(props.get("serverIds")):
+                    yield firewall, self.resolve(attachment, "serverIds", server_id, (SERVER,)) or set()
+                for selector in _list(props.get("labelSelectors")):
+                    yield firewall, _select(servers, selector)
+
+    def _rules_of(self) -> dict[str, list[Opening]]:
+        """For each guard, its inline rules plus the rule resources that point at it."""
+        rules = {g.urn: model.openings(g.type, g.props, g.urn, g.name) for g in self.of_type(*GUARDS)}
+        for node in self.of_type(model.SECURITY_GROUP_RULE, model.INGRESS_RULE):
+            group = node.props.get("securityGroupId")
+            for guard in self.resolve(node, "securityGroupId", group, GROUPS, judged=True) or ():
+                rules[guard] += model.openings(node.type, node.props, node.urn, node.name)
+        return rules
+
+
+def _key(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _list(value: Any) -> list:
+    if value is UNKNOWN:
+        return [UNKNOWN]
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _flat(value: Any) -> list:
+    return [v for v in _list(value) if v is not UNKNOWN] if isinstance(value, list | tuple) else [value]
+
+
+def _walk(props: Mapping, path: str) -> list:
+    """Values at `a.b` / `a[].b` paths; unknown containers yield UNKNOWN, missing ones nothing."""
+    values: list = [props]
+    for part in path.split("."):
+        many = part.endswith("[]")
+        key = part.removesuffix("[]")
+        nxt = []
+        for value in values:
+            if value is UNKNOWN:
+                nxt.append(UNKNOWN)
+            elif isinstance(value, Mapping) and value.get(key) is not None:
+                nxt += _list(value[key]) if many else [value[key]]
+        values = nxt
+    return values
+
+
+def _select(servers: list[Node], selector: Any) -> set[str]:
+    """Servers whose labels match a Hetzner label selector (`k=v`, `k!=v`, `k`, `!k`, `k in (a,b)`)."""
+    if not isinstance(selector, str):
+        return set()
+    return {s.urn for s in servers if all(_matches(s.props.get("labels"), term) for term in _terms(selector))}
+
+
+def _terms(selector: str) -> list[str]:
+    terms, depth, start = [], 0, 0
+    for i, char in enumerate(selector):
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            terms.append(selector[start:i].strip())
+            start = i + 1
+    return [*terms, selector[start:].strip()]
+
+
+def _matches(labels: Any, term: str) -> bool:
+    labels = labels if isinstance(labels, Mapping) else {}
+    for op in (" notin ", " in "):
+        if op in term:
+            key, _, rest = term.partition(op)
+            options = {v.strip() for v in rest.strip().strip("()").split(",")}
+            return (labels.get(key.strip()) in options) == (op == " in ")
+    for op in ("!=", "==", "="):
+        if op in term:
+            key, _, value = term.partition(op)
+            return (labels.get(key.strip()) == value.strip()) == (op != "!=")
+    return (term.lstrip("!") in labels) != term.startswith("!")
