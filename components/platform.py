@@ -6,15 +6,16 @@ Proxies come first because each MTA's first-boot configuration names them by IP 
 import pulumi
 
 from components.aws import AwsSite
-from components.dns import Route53Zone
+from components.dns import HcloudZone, Route53Zone
+from components.hcloud import HcloudSite
 from components.hosts import HostArgs, MtaHost, ProxyHost
 from components.settings import Settings
 
 
 def build(settings: Settings) -> dict[str, MtaHost | ProxyHost]:
     """Declare every resource of the stack; return the hosts by label."""
-    site = AwsSite("aws", settings)
-    zone = Route53Zone(settings.dns)
+    site = HcloudSite("hcloud", settings) if settings.cloud == "hcloud" else AwsSite("aws", settings)
+    zone = HcloudZone(settings.dns) if settings.dns.provider == "hcloud" else Route53Zone(settings.dns)
     hosts: dict[str, MtaHost | ProxyHost] = {}
     for label in settings.proxy_hosts:
         fqdn = settings.fqdn(label)

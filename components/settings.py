@@ -41,6 +41,22 @@ DEFAULT_RESOLVERS = {
     ],
 }
 
+# Hetzner Cloud locations and the network zone each belongs to; a private network's subnet must
+# sit in the zone of the servers it joins.
+HCLOUD_LOCATIONS = {
+    "fsn1": "eu-central",
+    "nbg1": "eu-central",
+    "hel1": "eu-central",
+    "ash": "us-east",
+    "hil": "us-west",
+    "sin": "ap-southeast",
+}
+
+# A Hetzner firewall rule holds at most this many source or destination addresses.
+HCLOUD_IPS_PER_RULE = 100
+
+_RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -62,6 +78,19 @@ def _not_public(net: Network) -> Network:
     if net.prefixlen == 0:
         raise ValueError(f"{net} would open this port to the whole internet; name specific networks")
     return net
+
+
+def _rfc1918(net: Network) -> Network:
+    """Hetzner private networks take only the RFC 1918 ranges."""
+    if not any(net.version == 4 and net.subnet_of(private) for private in _RFC1918):
+        raise ValueError(f"{net} is not an RFC 1918 private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
+    return net
+
+
+def _location(value: str) -> str:
+    if value not in HCLOUD_LOCATIONS:
+        raise ValueError(f"{value!r} is not a Hetzner Cloud location; use one of {', '.join(sorted(HCLOUD_LOCATIONS))}")
+    return value
 
 
 def _label(value: str) -> str:
@@ -101,6 +130,7 @@ def _unique(values: list) -> list:
 
 
 Cidr = Annotated[Any, AfterValidator(_cidr)]
+PrivateCidr = Annotated[Any, AfterValidator(_cidr), AfterValidator(_rfc1918)]
 RestrictedCidr = Annotated[Any, AfterValidator(_cidr), AfterValidator(_not_public)]
 Label = Annotated[str, AfterValidator(_label)]
 HostList = Annotated[list[Label], Field(min_length=1), AfterValidator(_unique)]
@@ -161,6 +191,42 @@ class AwsSettings(_Model):
         return self
 
 
+class HcloudSettings(_Model):
+    """Hetzner Cloud placement and sizing.
+
+    One private network with a subnet per role joins every host. SOCKS5 travels only over it, and
+    Hetzner's cloud firewalls do not filter private traffic, so the proxy's host firewall names the
+    MTA subnet. `deleteProtection` sets Hetzner's own delete (and, for servers, rebuild) lock on
+    servers, primary IPs and spool volumes, guarding against a console or CLI slip as well.
+    """
+
+    location: Annotated[str, AfterValidator(_location)] = "fsn1"
+    mta_server_type: str = "cx33"
+    proxy_server_type: str = "cx23"
+    image: str = "ubuntu-22.04"
+    backups: bool = False
+    delete_protection: bool = True
+    spool_volume_gb: int = Field(default=50, ge=10, le=10240)
+    network_cidr: PrivateCidr = "10.43.0.0/16"
+    mta_subnet_cidr: PrivateCidr = "10.43.1.0/24"
+    proxy_subnet_cidr: PrivateCidr = "10.43.2.0/24"
+    ssh_keys: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = []
+    """Names or IDs of Hetzner SSH keys for root; without one, Hetzner mails out a root password."""
+
+    @property
+    def network_zone(self) -> str:
+        return HCLOUD_LOCATIONS[self.location]
+
+    @model_validator(mode="after")
+    def _subnets(self):
+        for key, subnet in (("mtaSubnetCidr", self.mta_subnet_cidr), ("proxySubnetCidr", self.proxy_subnet_cidr)):
+            if not subnet.subnet_of(self.network_cidr):
+                raise ValueError(f"{key} {subnet} is not inside networkCidr {self.network_cidr}")
+        if self.mta_subnet_cidr.overlaps(self.proxy_subnet_cidr):
+            raise ValueError("mtaSubnetCidr and proxySubnetCidr overlap; each role needs its own subnet")
+        return self
+
+
 class VerifySettings(_Model):
     """Targets of `make verify`'s inside checks; the program itself never reads them.
 
@@ -190,6 +256,7 @@ class Settings(_Model):
     ipv6: bool = False
     dns: Annotated[Route53Dns | HcloudDns, Field(discriminator="provider")]
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    hcloud: HcloudSettings = Field(default_factory=HcloudSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
 
     @field_validator("proxy_hosts")
@@ -199,6 +266,25 @@ class Settings(_Model):
         if shared:
             raise ValueError(f"{shared[0]!r} is also an MTA label; each host needs its own name")
         return proxies
+
+    @field_validator("ping8_cidrs", "trusted_cidrs", "resolver_cidrs", "monitoring_cidrs", "admin_cidrs")
+    @classmethod
+    def _fits_one_hcloud_rule(cls, cidrs: list[Network] | None, info: ValidationInfo) -> list[Network] | None:
+        """Each of these lists becomes one Hetzner firewall rule, which holds at most 100 addresses."""
+        if info.data.get("cloud") == "hcloud" and cidrs and len(cidrs) > HCLOUD_IPS_PER_RULE:
+            raise ValueError(
+                f"{len(cidrs)} networks, but a Hetzner firewall rule holds at most {HCLOUD_IPS_PER_RULE}; "
+                "merge them into wider ranges"
+            )
+        return cidrs
+
+    @field_validator("dns")
+    @classmethod
+    def _zone_holds_domain(cls, dns: Route53Dns | HcloudDns, info: ValidationInfo) -> Route53Dns | HcloudDns:
+        domain = info.data.get("domain")
+        if isinstance(dns, HcloudDns) and domain and not (domain == dns.zone or domain.endswith(f".{dns.zone}")):
+            raise ValueError(f"zone {dns.zone} does not hold domain {domain}; the host records could not go there")
+        return dns
 
     @field_validator("proxy_metrics_port")
     @classmethod

@@ -153,10 +153,14 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
     def __init__(self, values: dict[str, Any]):
         self.region = values.get("aws:region", "us-east-1")
         self.subnets: dict[str, str] = {}  # subnet id -> CIDR, to place private addresses
+        self.networks: dict[str, str] = {}  # hcloud network id -> IP range
+        self.primary_ips: dict[str, dict] = {}  # hcloud primary IP id -> its state
         self.taken: set[str] = set()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
+        if args.typ.startswith("hcloud:"):
+            return self._hcloud(args, state)
         kind = args.typ.split(":")[-1]
         resource_id = args.resource_id or f"{kind.lower()}-{_digest(args.name)[:17]}"
         state.setdefault("arn", f"arn:aws:mock:::{kind.lower()}/{args.name}")
@@ -180,12 +184,60 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
             return {"publicIp": str(self._public(args.name, 4)), "allocationId": f"eipalloc-{_digest(args.name)[:17]}"}
         return {}
 
+    def _hcloud(self, args, state: dict) -> tuple[str, dict]:
+        """Hetzner IDs are integers (subnets and RRSets have composite ones); addresses follow the links."""
+        kind = args.typ.split(":")[-1]
+        resource_id = args.resource_id or str(_number(f"{args.typ}/{args.name}"))
+        if kind == "Network":
+            self.networks[resource_id] = state["ipRange"]
+        elif kind == "NetworkSubnet":
+            resource_id = f"{_id_text(state['networkId'])}-{state['ipRange']}"
+        elif kind == "ZoneRrset":
+            resource_id = f"{state['name']}/{state['type']}"
+        elif kind == "PrimaryIp":
+            if state.get("type") == "ipv6":
+                network = self._public(args.name, 6, prefix=64)
+                state.update(ipNetwork=str(network), ipAddress=str(network.network_address))
+            else:
+                state["ipAddress"] = str(self._public(args.name, 4))
+            self.primary_ips[resource_id] = state
+        elif kind == "Server":
+            state.update(self._hcloud_server(args.name, state), status="running")
+        elif kind == "Volume":
+            state["linuxDevice"] = f"/dev/disk/by-id/scsi-0HC_Volume_{resource_id}"
+        return resource_id, state
+
+    def _hcloud_server(self, name: str, state: dict) -> dict:
+        """Public addresses from the linked primary IPs (or fresh ones), private ones from the subnets."""
+        public = (state.get("publicNets") or [{}])[0]
+        out: dict[str, Any] = {}
+        if public.get("ipv4Enabled", True):
+            linked = self.primary_ips.get(_id_text(public.get("ipv4")))
+            out["ipv4Address"] = linked["ipAddress"] if linked else str(self._public(f"{name}/ipv4", 4))
+        if public.get("ipv6Enabled", True):
+            linked = self.primary_ips.get(_id_text(public.get("ipv6")))
+            network = (
+                ipaddress.ip_network(linked["ipNetwork"]) if linked else self._public(f"{name}/ipv6", 6, prefix=64)
+            )
+            out.update(ipv6Network=str(network), ipv6Address=str(network[1]))
+        out["networks"] = []
+        for attachment in state.get("networks") or []:
+            network_id, _, ip_range = (attachment.get("subnetId") or "").partition("-")
+            network_id = network_id or _id_text(attachment.get("networkId"))
+            ip = attachment.get("ip") or self._private(name, ip_range or self.networks.get(network_id, "10.0.0.0/24"))
+            out["networks"].append({**attachment, "networkId": int(network_id), "ip": ip})
+        return out
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0placeholder0000", "name": "ubuntu-jammy-22.04 (looked up at deploy time)"}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             # The real CIDR and zone are only known to AWS; the plan shows a stand-in.
             return {"id": args.args.get("id"), "cidrBlock": "10.0.0.0/24", "availabilityZone": f"{self.region}a"}
+        if args.token == "hcloud:index/getZone:getZone":
+            # An existing zone: only Hetzner knows its ID, the plan shows a stand-in.
+            name = args.args.get("name")
+            return {"id": args.args.get("id") or _number(f"zone/{name}"), "name": name, "mode": "primary", "ttl": 3600}
         return dict(args.args)
 
     def _public(self, name: str, version: int, prefix: int | None = None):
@@ -217,3 +269,13 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _number(text: str) -> int:
+    """A stable positive integer ID, in the range Hetzner's own IDs take."""
+    return 1 + int(_digest(text)[:8], 16) % 99_999_999
+
+
+def _id_text(value: Any) -> str | None:
+    """An integer ID as it arrives through the engine (a float, since protobuf numbers are doubles)."""
+    return None if value is None else str(int(value))
