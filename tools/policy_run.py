@@ -30,8 +30,12 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grp
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
-LEVELS = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
-          analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}  # fmt: skip
+LEVELS = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
 _LEVEL_VALUES = {name: value for value, name in LEVELS.items()}
 
 
@@ -130,8 +134,11 @@ class Pack:
 
     def _configure(self) -> None:
         try:
-            self.analyzer.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(engine_address="", root_directory=str(self.pack_dir),
-                                                                          program_directory=str(self.pack_dir)))  # fmt: skip
+            self.analyzer.Handshake(
+                analyzer_pb2.AnalyzerHandshakeRequest(
+                    engine_address="", root_directory=str(self.pack_dir), program_directory=str(self.pack_dir)
+                )
+            )
         except grpc.RpcError as err:
             if err.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise

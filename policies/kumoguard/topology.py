@@ -88,8 +88,14 @@ class Node:
     def of(cls, resource) -> "Node":
         """From a pulumi_policy PolicyResource."""
         deps = {key: {dep.urn for dep in values} for key, values in resource.property_dependencies.items()}
-        return cls(resource.urn, resource.resource_type, resource.name, model.plain(resource.props), deps,
-                   bool(resource.opts.protect))  # fmt: skip
+        return cls(
+            resource.urn,
+            resource.resource_type,
+            resource.name,
+            model.plain(resource.props),
+            deps,
+            bool(resource.opts.protect),
+        )
 
     @property
     def role(self) -> str | None:
