@@ -2,7 +2,8 @@
 
 The plan shows what the program actually declares, not what the matrix table intends, so a
 backend that drops or adds a rule shows up in review. Loopback rows have no resource and are
-taken from the table, marked as such.
+taken from the table, marked as such. So are the host-group rows on Hetzner, whose traffic runs
+over the private network the registered servers share, where no cloud firewall filters it.
 """
 
 from dataclasses import asdict, dataclass
@@ -15,6 +16,9 @@ _AWS_RULES = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "in",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "out",
 }
+_HCLOUD_FIREWALL = "hcloud:index/firewall:Firewall"
+_HCLOUD_SUBNET = "hcloud:index/networkSubnet:NetworkSubnet"
+_HCLOUD_SERVER = "hcloud:index/server:Server"
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ def lines(run: Run) -> dict[Role, list[Line]]:
     """Per role, the rules as registered, one line per port and peer with protocols merged."""
     hosts = {role: _host_names(run, role) for role in Role}
     found: dict[Role, dict[tuple, list[str]]] = {role: {} for role in Role}
-    for role, direction, protocol, port, peer, purpose in _aws_rules(run):
+    for role, direction, protocol, port, peer, purpose in (*_aws_rules(run), *_hcloud_rules(run)):
         found[role].setdefault((direction, port, peer, purpose), []).append(protocol)
 
     out = {}
@@ -56,6 +60,7 @@ def lines(run: Run) -> dict[Role, list[Line]]:
             for row in matrix.MATRIX
             if row.role == role and row.peer == matrix.Peer.LOOPBACK
         ]
+        rows += _private_network_lines(run, role, hosts[role])
         out[role] = sorted(rows, key=_order)
     return out
 
@@ -71,6 +76,48 @@ def _aws_rules(run: Run):
         peer = f"{matrix.ROLE_TITLES[groups[referenced]]}s (security group)" if referenced else None
         peer = peer or i.get("cidrIpv4") or i.get("cidrIpv6") or i.get("prefixListId")
         yield groups[i["securityGroupId"]], direction, i["ipProtocol"], _port(i), peer, i.get("description", "")
+
+
+def _hcloud_rules(run: Run):
+    """A Hetzner rule holds many addresses; one line per address, as on AWS."""
+    for firewall in run.of_type(_HCLOUD_FIREWALL):
+        role = Role(firewall.inputs["labels"]["kumomta-role"])
+        for rule in firewall.inputs.get("rules", []):
+            addresses = rule.get("sourceIps") if rule["direction"] == "in" else rule.get("destinationIps")
+            for address in addresses or []:
+                yield (
+                    role,
+                    rule["direction"],
+                    rule["protocol"],
+                    rule.get("port", "any"),
+                    address,
+                    rule.get("description", ""),
+                )
+
+
+def _private_network_lines(run: Run, role: Role, hosts: str) -> list[Line]:
+    """Host-group rows where both roles' servers share a Hetzner private network: no cloud rule exists,
+    the host firewall is the only guard, and the plan says so."""
+    ranges = _private_ranges(run)
+    out = []
+    for row in matrix.MATRIX:
+        peer_role = matrix.HOST_GROUPS.get(row.peer)
+        if row.role != role or peer_role is None or not (ranges.get(role) and ranges.get(peer_role)):
+            continue
+        peer = f"{matrix.ROLE_TITLES[peer_role]}s (private network {ranges[peer_role]}; host firewall only)"
+        out.append(_line(row.direction, f"{row.port}/{','.join(row.protocols)}", peer, hosts, row.purpose))
+    return out
+
+
+def _private_ranges(run: Run) -> dict[Role, str]:
+    """Per role, the private subnets its servers are attached to."""
+    subnets = {reg.id: reg.inputs["ipRange"] for reg in run.of_type(_HCLOUD_SUBNET)}
+    found: dict[Role, set[str]] = {}
+    for server in run.of_type(_HCLOUD_SERVER):
+        role = Role(server.inputs["labels"]["kumomta-role"])
+        for attachment in server.inputs.get("networks", []):
+            found.setdefault(role, set()).add(subnets[attachment["subnetId"]])
+    return {role: ", ".join(sorted(ranges)) for role, ranges in found.items()}
 
 
 def _port(inputs: dict) -> str:
