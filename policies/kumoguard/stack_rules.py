@@ -37,11 +37,11 @@ def _socks_from_mta_only(args: StackValidationArgs, report: ReportViolation) -> 
 def _from_mta(topo: Topology, guard: str, opening: Opening, mta_addresses) -> bool | None:
     """Whether the source is the MTA hosts; None when preview does not know it yet."""
     source = opening.source
-    if not source.known:
-        return None
-    if source.kind == "security-group":
+    if source.kind == "security-group":  # resolved by value or, in preview, by dependency
         groups = topo.sources[(guard, opening)]
         return None if groups is None else bool(groups) and all("mta" in topo.guard_roles(g) for g in groups)
+    if not source.known:
+        return None
     if source.kind != "cidr" or source.network is None:
         return False
     single_mta = source.network.num_addresses == 1 and source.network.network_address in mta_addresses
