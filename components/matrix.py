@@ -25,6 +25,7 @@ class Peer(StrEnum):
     PING8 = "ping8"
     TRUSTED = "trusted"
     RESOLVER = "resolver"
+    TIME = "time"
     MTA_HOSTS = "mta-hosts"
     PROXY_HOSTS = "proxy-hosts"
     MONITORING = "monitoring"
@@ -39,6 +40,7 @@ PEER_TITLES = {
     Peer.PING8: "PING8 app",
     Peer.TRUSTED: "Trusted networks",
     Peer.RESOLVER: "Resolver",
+    Peer.TIME: "Time servers",
     Peer.MTA_HOSTS: "KumoMTA hosts only",
     Peer.PROXY_HOSTS: "KumoProxy hosts",
     Peer.MONITORING: "Monitoring system only",
@@ -71,7 +73,7 @@ class Row:
 
 _TCP = ("tcp",)
 _DNS = ("udp", "tcp")
-_PACKAGES = "OS packages, KumoMTA repository, ACME and SSM agent."
+_PACKAGES = "OS packages, KumoMTA repository, ACME and cloud agents."
 
 MATRIX: tuple[Row, ...] = (
     # KumoMTA host, as the guide has it.
@@ -140,6 +142,18 @@ MATRIX: tuple[Row, ...] = (
                 "operational",
                 note="Only when adminCidrs is set; AWS hosts are reached through SSM Session Manager instead.",
             ),
+            Row(
+                role,
+                "out",
+                ("udp",),
+                123,
+                Peer.TIME,
+                "Clock sync (NTP): TLS, DKIM and queue timers need a correct clock.",
+                "Time servers only.",
+                "operational",
+                note="AWS needs no rule (security groups never filter the Amazon Time Sync Service); "
+                "on Hetzner any NTP server unless ntpCidrs narrows it.",
+            ),
             Row(role, "out", _TCP, 80, Peer.INTERNET, _PACKAGES, "Public outbound.", "operational", "package_egress"),
             Row(role, "out", _TCP, 443, Peer.INTERNET, _PACKAGES, "Public outbound.", "operational", "package_egress"),
         )
@@ -195,6 +209,7 @@ def peer_cidrs(peer: Peer, settings: Settings) -> list[Network]:
         Peer.PING8: settings.ping8_cidrs,
         Peer.TRUSTED: settings.trusted_cidrs,
         Peer.RESOLVER: settings.resolvers,
+        Peer.TIME: settings.time_servers,
         Peer.MONITORING: settings.monitoring_cidrs,
         Peer.ADMIN: settings.admin_cidrs,
     }.get(peer, [])

@@ -57,6 +57,11 @@ HCLOUD_IPS_PER_RULE = 100
 
 _RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
+# Where hosts may sync their clocks when `ntpCidrs` is not set. AWS needs no rule: security groups
+# never filter the Amazon Time Sync Service (169.254.169.123). A Hetzner firewall with out-rules
+# drops everything else, NTP included, so the hosts may reach any NTP server unless narrowed.
+DEFAULT_TIME_SERVERS = {"aws": [], "hcloud": ["0.0.0.0/0", "::/0"]}
+
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -249,6 +254,7 @@ class Settings(_Model):
     ping8_cidrs: Annotated[list[Cidr], Field(min_length=1), AfterValidator(_unique)]
     trusted_cidrs: Annotated[list[Cidr], AfterValidator(_unique)] = []
     resolver_cidrs: Annotated[list[Cidr], Field(min_length=1), AfterValidator(_unique)] | None = None
+    ntp_cidrs: Annotated[list[Cidr], AfterValidator(_unique)] | None = None
     monitoring_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
     proxy_metrics_port: Port = 9101
     admin_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
@@ -267,7 +273,7 @@ class Settings(_Model):
             raise ValueError(f"{shared[0]!r} is also an MTA label; each host needs its own name")
         return proxies
 
-    @field_validator("ping8_cidrs", "trusted_cidrs", "resolver_cidrs", "monitoring_cidrs", "admin_cidrs")
+    @field_validator("ping8_cidrs", "trusted_cidrs", "resolver_cidrs", "ntp_cidrs", "monitoring_cidrs", "admin_cidrs")
     @classmethod
     def _fits_one_hcloud_rule(cls, cidrs: list[Network] | None, info: ValidationInfo) -> list[Network] | None:
         """Each of these lists becomes one Hetzner firewall rule, which holds at most 100 addresses."""
@@ -299,6 +305,14 @@ class Settings(_Model):
         if self.resolver_cidrs:
             return self.resolver_cidrs
         defaults = [ipaddress.ip_network(c) for c in DEFAULT_RESOLVERS[self.cloud]]
+        return [net for net in defaults if net.version == 4 or self.ipv6]
+
+    @property
+    def time_servers(self) -> list[Network]:
+        """The configured NTP sources, or the cloud's default (IPv6 ones only with `ipv6`)."""
+        if self.ntp_cidrs is not None:
+            return self.ntp_cidrs
+        defaults = [ipaddress.ip_network(c) for c in DEFAULT_TIME_SERVERS[self.cloud]]
         return [net for net in defaults if net.version == 4 or self.ipv6]
 
     def fqdn(self, label: str) -> str:

@@ -24,6 +24,7 @@ PROXY_GUIDE = {
     ("out", "tcp", 53, RESOLVERS),
 }
 PACKAGES = {("out", "tcp", 80, ANY), ("out", "tcp", 443, ANY)}
+NTP = {("out", "udp", 123, ANY)}  # a firewall with out-rules would otherwise drop clock sync
 METRICS = {("in", "tcp", 9101, frozenset({MONITORING}))}
 
 
@@ -37,11 +38,18 @@ def _sets(result) -> dict[str, set[tuple]]:
 def test_prod_hcloud_has_exactly_the_guides_public_rules_plus_package_egress_and_metrics():
     result = run(STACK)
     assert len(result.of_type(FIREWALL)) == 2
-    assert _sets(result) == {"mta": MTA_GUIDE | PACKAGES, "proxy": PROXY_GUIDE | PACKAGES | METRICS}
+    assert _sets(result) == {"mta": MTA_GUIDE | PACKAGES | NTP, "proxy": PROXY_GUIDE | PACKAGES | NTP | METRICS}
 
 
 def test_without_package_egress_only_the_guide_remains():
-    assert _sets(run(STACK, packageEgress=False)) == {"mta": MTA_GUIDE, "proxy": PROXY_GUIDE | METRICS}
+    assert _sets(run(STACK, packageEgress=False)) == {"mta": MTA_GUIDE | NTP, "proxy": PROXY_GUIDE | NTP | METRICS}
+
+
+def test_ntp_sources_can_be_narrowed_or_switched_off():
+    narrowed = _sets(run(STACK, ntpCidrs=["192.0.2.123/32"]))
+    assert ("out", "udp", 123, frozenset({"192.0.2.123/32"})) in narrowed["mta"]
+    off = _sets(run(STACK, ntpCidrs=[]))
+    assert not any(r[2] == 123 for listed in off.values() for r in listed)
 
 
 @pytest.mark.parametrize("package_egress", [True, False])
@@ -63,7 +71,7 @@ def test_no_cloud_rule_names_the_socks5_port(overrides):
 def test_ipv6_opens_the_public_rows_on_both_families_only():
     plain, both = _sets(run(STACK)), _sets(run(STACK, ipv6=True))
     v6 = {(d, p, port) for role in both for d, p, port, ips in both[role] if "::/0" in ips}
-    assert v6 == {("in", "tcp", 80), ("out", "tcp", 25), ("out", "tcp", 80), ("out", "tcp", 443)}
+    assert v6 == {("in", "tcp", 80), ("out", "tcp", 25), ("out", "tcp", 80), ("out", "tcp", 443), ("out", "udp", 123)}
     # The resolvers gain Hetzner's IPv6 pair; PING8 and monitoring stay as configured.
     dns = {ips for d, p, port, ips in both["mta"] if port == 53}
     assert dns == {RESOLVERS | {"2a01:4ff:ff00::add:1/128", "2a01:4ff:ff00::add:2/128"}}

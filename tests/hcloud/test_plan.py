@@ -60,5 +60,6 @@ def test_the_effective_matrix_lists_every_firewall_address_as_its_own_line():
         ("Outbound", "53/udp,tcp", "proxy.yourdomain.com", "185.12.64.1/32"),
         ("Outbound", "53/udp,tcp", "proxy.yourdomain.com", "185.12.64.2/32"),
         ("Outbound", "80/tcp", "proxy.yourdomain.com", "0.0.0.0/0"),
+        ("Outbound", "123/udp", "proxy.yourdomain.com", "0.0.0.0/0"),
         ("Outbound", "443/tcp", "proxy.yourdomain.com", "0.0.0.0/0"),
     }
