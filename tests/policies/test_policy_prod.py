@@ -1,0 +1,66 @@
+"""The real program under mocks, both clouds, through the pack over gRPC: no MANDATORY violation.
+
+A control run plants one public rule in the same registrations, so a pipeline that judged
+nothing could not pass.
+"""
+
+import copy
+import functools
+from pathlib import Path
+
+import pytest
+
+from tools import mockrun
+from tools.policy_run import analyze
+
+ROOT = Path(__file__).resolve().parents[2]
+STACKS = ["prod", "prod-hcloud"]
+
+
+def registrations(stack: str):
+    if not (ROOT / f"Pulumi.{stack}.yaml").exists():
+        pytest.skip(f"Pulumi.{stack}.yaml is not in this checkout")
+    return _run(stack)
+
+
+@functools.cache
+def _run(stack: str):
+    return mockrun.run_stack(stack).registrations
+
+
+def engine_config(stack: str) -> dict[str, str]:
+    return mockrun.engine_config(mockrun.stack_config(stack))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_legitimate_matrix_draws_no_mandatory_violation(stack):
+    found = analyze(registrations(stack), stack, engine_config(stack))
+    assert [str(v) for v in found if v.level == "mandatory"] == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_public_metrics_rule_planted_in_the_same_run_is_caught(stack):
+    regs = copy.deepcopy(registrations(stack))
+    plant(regs)
+    found = analyze(regs, stack, engine_config(stack))
+    assert {v.policy for v in found if v.level == "mandatory"} == {"no-public-metrics"}
+
+
+def plant(regs) -> None:
+    """Open the proxy's metrics port to the world on its own firewall or group."""
+    for reg in regs:
+        if reg.type == "hcloud:index/firewall:Firewall" and reg.inputs["labels"]["kumomta-role"] == "proxy":
+            rule = {
+                "direction": "in",
+                "protocol": "tcp",
+                "port": "9101",
+                "sourceIps": ["0.0.0.0/0"],
+                "description": "x",
+            }
+            reg.inputs["rules"].append(rule)
+            reg.state["rules"] = reg.inputs["rules"]
+            return
+        if reg.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and reg.inputs["fromPort"] == 9101:
+            reg.inputs["cidrIpv4"] = reg.state["cidrIpv4"] = "0.0.0.0/0"
+            return
+    raise AssertionError("no proxy metrics rule to plant next to")
