@@ -1,0 +1,45 @@
+"""Nginx in front of kumod: the bearer gate, the ACME webroot and the https redirect."""
+
+import re
+
+from components.bootstrap import layout
+from components.bootstrap.render import template
+
+# RFC 6750 b64token: nothing that could end a quoted Nginx string or start a regex key.
+# 32 characters at least, and short enough for the map bucket the site reserves.
+_TOKEN = re.compile(r"^(?=.{32,128}$)[A-Za-z0-9._~+/-]+=*$")
+
+
+def site(
+    fqdn: str,
+    *,
+    ipv6: bool = False,
+    http_port: int = 80,
+    https_port: int = 443,
+    upstream: str = layout.KUMOD_HTTP,
+    acme_root: str = layout.ACME_ROOT,
+    tls_dir: str = layout.TLS_DIR,
+    token_map: str = layout.TOKEN_MAP,
+) -> str:
+    """The `conf.d` file for the MTA. Ports and paths are parameters so tests can run it unprivileged."""
+    return template(
+        "nginx-site.conf",
+        fqdn=fqdn,
+        upstream=upstream,
+        token_map=token_map,
+        http_port=http_port,
+        http_listen_v6=f"\n    listen [::]:{http_port} default_server;" if ipv6 else "",
+        https_port=https_port,
+        https_listen_v6=f"\n    listen [::]:{https_port} ssl default_server;" if ipv6 else "",
+        https_port_suffix="" if https_port == 443 else f":{https_port}",
+        acme_root=acme_root,
+        tls_dir=tls_dir,
+        body_limit_mib=layout.BODY_LIMIT_MIB,
+    )
+
+
+def token_map_line(token: str) -> str:
+    """The one entry of the token map that Nginx includes; `kumomta-token` writes the same line."""
+    if not _TOKEN.match(token):
+        raise ValueError("a bearer token is 32 to 128 letters, digits and -._~+/ (then '=' padding)")
+    return f'"Bearer {token}" 1;\n'

@@ -1,0 +1,69 @@
+-- kumod policy for {{ fqdn }}, rendered by kumomta-infra; a redeploy replaces it.
+--
+-- Messages arrive only through Nginx on the HTTP listener below and leave only through the
+-- KumoProxy hosts: every queue uses the pool of SOCKS5 sources, one per proxy.
+local kumo = require 'kumo'
+
+local POOL = 'kumoproxy'
+
+-- Proxy addresses are IP literals, as socks5_proxy_server requires in released kumod versions.
+local SOURCES = {
+{{ sources }}
+}
+
+kumo.on('init', function()
+  -- Loopback only. Every request from 127.0.0.1 is trusted with full admin rights, which is
+  -- why Nginx forwards just the two bearer-protected paths.
+  kumo.start_http_listener {
+    listen = '{{ listen }}',
+    trusted_hosts = { '127.0.0.1' },
+    -- In step with Nginx's client_max_body_size.
+    request_body_limit = {{ body_limit }},
+  }
+
+  kumo.define_spool {
+    name = 'data',
+    path = '{{ spool_dir }}/data',
+  }
+  kumo.define_spool {
+    name = 'meta',
+    path = '{{ spool_dir }}/meta',
+  }
+
+  kumo.configure_local_logs {
+    log_dir = '{{ log_dir }}',
+  }
+end)
+
+kumo.on('get_queue_config', function(domain, tenant, campaign, routing_domain)
+  return kumo.make_queue_config {
+    egress_pool = POOL,
+  }
+end)
+
+kumo.on('get_egress_pool', function(pool_name)
+  if pool_name ~= POOL then
+    error('no egress pool named ' .. pool_name)
+  end
+  local entries = {}
+  for name in pairs(SOURCES) do
+    table.insert(entries, { name = name })
+  end
+  return kumo.make_egress_pool {
+    name = POOL,
+    entries = entries,
+  }
+end)
+
+kumo.on('get_egress_source', function(source_name)
+  local source = SOURCES[source_name]
+  if source == nil then
+    error('no egress source named ' .. source_name)
+  end
+  return kumo.make_egress_source {
+    name = source_name,
+    socks5_proxy_server = source.server,
+    socks5_proxy_source_address = source.source_address,
+    ehlo_domain = source.ehlo_domain,
+  }
+end)

@@ -1,0 +1,49 @@
+-- Runs a rendered policy under lua5.4 with stand-ins for KumoMTA's `kumo` and `proxy` modules,
+-- fires its events the way kumod / proxy-server would, and prints every call as one line:
+--   call <function> <key>=<value> ...
+-- Usage: lua5.4 kumo_stub.lua POLICY [SOURCE-NAME...]
+local handlers = {}
+
+local function flat(prefix, value, out)
+  if type(value) == 'table' then
+    local keys = {}
+    for k in pairs(value) do table.insert(keys, k) end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(keys) do flat(prefix .. '.' .. tostring(k), value[k], out) end
+  else
+    table.insert(out, prefix:sub(2) .. '=' .. tostring(value))
+  end
+  return out
+end
+
+local function recorder(name)
+  return function(params)
+    print('call ' .. name .. ' ' .. table.concat(flat('', params, {}), ' '))
+    return params
+  end
+end
+
+local kumo = { on = function(event, fn) handlers[event] = fn end }
+for _, name in ipairs { 'start_http_listener', 'define_spool', 'configure_local_logs', 'make_queue_config',
+  'make_egress_pool', 'make_egress_source' } do
+  kumo[name] = recorder('kumo.' .. name)
+end
+local proxy = {
+  start_proxy_listener = recorder('proxy.start_proxy_listener'),
+  start_http_listener = recorder('proxy.start_http_listener'),
+}
+package.preload.kumo = function() return kumo end
+package.preload.proxy = function() return proxy end
+
+dofile(arg[1])
+
+for _, event in ipairs { 'init', 'proxy_init' } do
+  if handlers[event] then handlers[event]() end
+end
+if handlers.get_queue_config then
+  local queue = handlers.get_queue_config('example.org', nil, nil, nil)
+  local pool = handlers.get_egress_pool(queue.egress_pool)
+  for _, entry in ipairs(pool.entries) do handlers.get_egress_source(entry.name) end
+  print('unknown-pool ' .. tostring(pcall(handlers.get_egress_pool, 'other')))
+  print('unknown-source ' .. tostring(pcall(handlers.get_egress_source, 'other')))
+end
