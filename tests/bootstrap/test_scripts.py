@@ -218,11 +218,29 @@ def test_spool_never_formats_a_volume_that_holds_something(tmp_path, loops):
     assert fstab.read_text().startswith(f"LABEL={label} ")
 
 
+def test_spool_labels_an_unlabelled_ext4_volume_without_formatting_it(tmp_path, loops):
+    script = install(tmp_path / "sbin", "kumomta-spool")
+    device = loops.attach()
+    subprocess.run(["mkfs.ext4", "-q", device], check=True)  # as Hetzner's `format` leaves it
+    before = _uuid(device)
+    label = "kt" + uuid.uuid4().hex[:10]
+    mountpoint = tmp_path / "spool"
+    loops.mounts.append(mountpoint)
+    done = _run(script, label, str(mountpoint), str(tmp_path / "fstab"), device, KUMOMTA_SPOOL_WAIT="0")
+    assert done.returncode == 0, done.stderr
+    assert "claiming unlabelled volume" in done.stdout
+    assert _uuid(device) == before
+    probe = subprocess.run(
+        ["blkid", "-p", "-s", "LABEL", "-o", "value", device], capture_output=True, text=True, check=True
+    )
+    assert probe.stdout.strip() == label
+
+
 def test_spool_refuses_to_guess_between_two_blank_volumes(tmp_path, loops):
     script = install(tmp_path / "sbin", "kumomta-spool")
     first, second = loops.attach(), loops.attach()
     label = "kt" + uuid.uuid4().hex[:10]
     done = _run(script, label, str(tmp_path / "spool"), str(tmp_path / "fstab"), first, second, KUMOMTA_SPOOL_WAIT="0")
     assert done.returncode == 1
-    assert "2 blank volumes" in done.stderr
+    assert "2 candidate volumes" in done.stderr
     assert _uuid(first) == _uuid(second) == ""
