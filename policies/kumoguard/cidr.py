@@ -5,6 +5,7 @@ is spelled `0.0.0.0/0`. Counting the globally routable addresses a source covers
 reading its prefix length) keeps `10.0.0.0/8` private and `0.0.0.0/1` public alike.
 """
 
+import functools
 import ipaddress
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -47,6 +48,7 @@ _NOT_GLOBAL_NETS = {v: tuple(ipaddress.ip_network(n) for n in nets) for v, nets 
 _PRIVATE_NETS = {v: tuple(ipaddress.ip_network(n) for n in nets) for v, nets in _PRIVATE.items()}
 
 
+@functools.lru_cache(maxsize=4096)  # the same few sources recur on every rule of a stack
 def parse(text: str) -> Network | None:
     """A CIDR or bare address as providers accept it (host bits allowed), or None if it is neither."""
     try:
@@ -66,6 +68,7 @@ def global_addresses(net: Network) -> int:
     return net.num_addresses - reserved
 
 
+@functools.lru_cache(maxsize=4096)
 def is_public(net: Network) -> bool:
     return global_addresses(net) >= 2 ** (net.max_prefixlen - PUBLIC_PREFIX[net.version])
 
