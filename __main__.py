@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components.platform import build, outputs
+from components.platform import build, inject_token, outputs
 from components.settings import ConfigError, load
 
 try:
@@ -11,4 +11,6 @@ except ConfigError as err:
     # RunError is reported as one error line, without a Python traceback.
     raise pulumi.RunError(str(err)) from None
 
-pulumi.export("hosts", outputs(build(settings)))
+token = inject_token(settings)
+pulumi.export("hosts", outputs(build(settings, token)))
+pulumi.export("injectToken", token)  # a secret output: `pulumi stack output --show-secrets injectToken`

@@ -14,6 +14,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import matrix
+from components.bootstrap import SsmToken
+from components.bootstrap.userdata import pack
 from components.hosts import Machine
 from components.matrix import Role
 from components.settings import Settings
@@ -215,14 +217,15 @@ class AwsSite(pulumi.ComponentResource):
             primary_network_interface={"network_interface_id": eni.id},
             metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1},
             root_block_device={"encrypted": True, "volume_type": "gp3", "volume_size": conf.root_volume_gb},
-            user_data=user_data,
+            # Gzipped: an MTA's cloud-config is close to the 16 KiB AWS takes as text.
+            user_data_base64=pulumi.Output.from_input(user_data).apply(pack),
             tags=tags(role, f"{name}-instance"),
             volume_tags=tags(role, f"{name}-root"),
             opts=pulumi.ResourceOptions(
                 parent=host,
                 depends_on=[association],
                 # A new AMI or bootstrap must not replace a running host; cloud-init runs once anyway.
-                ignore_changes=["ami", "userData"],
+                ignore_changes=["ami", "userDataBase64"],
                 # The ENI can be attached to one instance at a time.
                 delete_before_replace=True,
             ),
@@ -234,6 +237,28 @@ class AwsSite(pulumi.ComponentResource):
             instance_id=instance.id,
             sending_ip=eip,
         )
+
+    def token_channel(self, token: pulumi.Output[str]) -> pulumi.Output[SsmToken]:
+        """A SecureString that only the MTA role may read; the MTAs fetch it at boot, user data never holds it."""
+        region = aws.config.region
+        if not region:
+            raise ValueError("aws:region is not set; the MTAs need it to read the injection token")
+        parameter = aws.ssm.Parameter(
+            "inject-token",
+            name=f"/kumomta/{pulumi.get_stack()}/inject-token",
+            type="SecureString",
+            value=token,
+            description="Bearer token of the KumoMTA injection endpoint (Nginx on the MTAs)",
+            tags=tags(Role.MTA, "inject-token"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            "mta-read-inject-token",
+            role=self.roles[Role.MTA].id,
+            policy=parameter.arn.apply(_read_parameter),
+            opts=pulumi.ResourceOptions(parent=self.roles[Role.MTA]),
+        )
+        return parameter.name.apply(lambda name: SsmToken(name, region))
 
     def ptr(self, host, name: str, machine: Machine, fqdn: str, after: list[pulumi.Resource]) -> None:
         # AWS only sets the PTR once the forward record resolves to the address.
@@ -287,6 +312,12 @@ _EC2_TRUST = json.dumps(
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
 )
+
+
+def _read_parameter(arn: str) -> str:
+    """Read (and decrypt, with the AWS-managed SSM key) exactly one parameter."""
+    statement = {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": arn}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _peer(rule: matrix.Rule, groups: dict[Role, aws.ec2.SecurityGroup]) -> dict:

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_hcloud as hcloud
 
 from components import matrix
+from components.bootstrap import InlineToken
 from components.hosts import Machine
 from components.matrix import Role
 from components.settings import Settings
@@ -144,6 +145,10 @@ class HcloudSite(pulumi.ComponentResource):
             instance_id=server.id,
             sending_ip=ipv4,
         )
+
+    def token_channel(self, token: pulumi.Output[str]) -> pulumi.Output[InlineToken]:
+        """Hetzner has no secret store a server can read with an identity: user data is the only channel."""
+        return token.apply(InlineToken)
 
     def ptr(self, host, name: str, machine: Machine, fqdn: str, after: list[pulumi.Resource]) -> None:
         # On the primary IP, not the server, so the PTR outlives a server replacement.

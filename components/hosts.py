@@ -10,6 +10,7 @@ from typing import Protocol
 
 import pulumi
 
+from components.bootstrap import InlineToken, SsmToken
 from components.dns import DnsZone
 from components.matrix import Role
 
@@ -38,6 +39,10 @@ class Site(Protocol):
     ) -> None: ...
 
     def spool(self, host: pulumi.Resource, name: str, machine: Machine) -> pulumi.Resource: ...
+
+    def token_channel(self, token: pulumi.Output[str]) -> pulumi.Output[SsmToken | InlineToken]:
+        """How the MTAs get the injection bearer token."""
+        ...
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -63,6 +64,9 @@ _RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "19
 DEFAULT_TIME_SERVERS = {"aws": [], "hcloud": ["0.0.0.0/0", "::/0"]}
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+# An RFC 6750 bearer token that Nginx can hold as a quoted map key: 32 to 128 characters.
+BEARER_TOKEN = re.compile(r"^(?=.{32,128}$)[A-Za-z0-9._~+/-]+=*$")
 
 
 class ConfigError(Exception):
@@ -264,6 +268,15 @@ class Settings(_Model):
     aws: AwsSettings = Field(default_factory=AwsSettings)
     hcloud: HcloudSettings = Field(default_factory=HcloudSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
+    inject_token: SecretStr | None = None
+    """Secret config (`pulumi config set --secret kumomta:injectToken ...`); generated when absent."""
+
+    @field_validator("inject_token")
+    @classmethod
+    def _bearer_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not BEARER_TOKEN.match(token.get_secret_value()):
+            raise ValueError("must be 32 to 128 letters, digits and -._~+/ (then '=' padding)")
+        return token
 
     @field_validator("proxy_hosts")
     @classmethod

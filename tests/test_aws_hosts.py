@@ -36,7 +36,7 @@ def test_instances_security_groups_and_ips_carry_the_role_tag():
 def test_ubuntu_2204_and_a_new_image_never_replaces_a_running_host():
     result = run()
     for instance in result.of_type(INSTANCE):
-        assert "ami" in instance.ignore_changes and "userData" in instance.ignore_changes
+        assert "ami" in instance.ignore_changes and "userDataBase64" in instance.ignore_changes
     pinned = run(aws={"amiId": "ami-0123456789abcdef0"})
     assert {i.inputs["ami"] for i in pinned.of_type(INSTANCE)} == {"ami-0123456789abcdef0"}
 

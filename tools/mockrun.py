@@ -180,6 +180,9 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
             if inputs.get("ipv6AddressCount"):
                 out["ipv6Addresses"] = [str(self._public(args.name, 6))]
             return out
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            # Stands for the generated secret: letters and digits, as the program asks for.
+            return {"result": _digest(f"password/{args.name}")[: int(inputs["length"])]}
         if args.typ == "aws:ec2/eip:Eip":
             return {"publicIp": str(self._public(args.name, 4)), "allocationId": f"eipalloc-{_digest(args.name)[:17]}"}
         return {}

@@ -1,13 +1,8 @@
 """Nginx in front of kumod: the bearer gate, the ACME webroot and the https redirect."""
 
-import re
-
 from components.bootstrap import layout
 from components.bootstrap.render import template
-
-# RFC 6750 b64token: nothing that could end a quoted Nginx string or start a regex key.
-# 32 characters at least, and short enough for the map bucket the site reserves.
-_TOKEN = re.compile(r"^(?=.{32,128}$)[A-Za-z0-9._~+/-]+=*$")
+from components.settings import BEARER_TOKEN
 
 
 def site(
@@ -40,6 +35,6 @@ def site(
 
 def token_map_line(token: str) -> str:
     """The one entry of the token map that Nginx includes; `kumomta-token` writes the same line."""
-    if not _TOKEN.match(token):
+    if not BEARER_TOKEN.match(token):
         raise ValueError("a bearer token is 32 to 128 letters, digits and -._~+/ (then '=' padding)")
     return f'"Bearer {token}" 1;\n'
