@@ -1,8 +1,9 @@
 """The cloud-config of each role: packages, files, and the first-boot commands that tie them together.
 
-Files are written after the packages are installed (`defer`), so no package postinst sees or
-overwrites them; `runcmd` then applies the host firewall first, so the rest of the bootstrap
-already runs under the rules the host keeps.
+Files are written after cloud-init's package install (`defer`), so no Ubuntu package overwrites
+them; the kumomta package, installed by `runcmd` from its own repository, keeps an existing
+`init.lua`. `runcmd` applies the host firewall first, so the rest of the bootstrap already runs
+under the rules the host keeps.
 """
 
 import base64
@@ -21,7 +22,7 @@ from components.settings import Settings
 USER_DATA_LIMITS = {"aws": 16 * 1024, "hcloud": 32 * 1024}
 
 # Where a fresh spool volume shows up: Nitro NVMe and Xen names on AWS, the SCSI id on Hetzner.
-# Only a blank one is ever formatted; afterwards it is found by its label.
+# Only a blank one is formatted (an unlabelled ext4 one is just labelled); afterwards the label finds it.
 SPOOL_DEVICES = {
     "aws": ("/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_*", "/dev/xvdf"),
     "hcloud": ("/dev/disk/by-id/scsi-0HC_Volume_*",),
