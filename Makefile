@@ -32,6 +32,10 @@ test: $(DEV)
 bench: $(DEV)
 	$(PY) -m tools.bench_plan
 
+## The guide's checklist and a drift audit against the live stack. VERIFY_ARGS="--only drift --json verify.json"
+verify: $(RUNTIME)
+	$(PY) -m tools.verify --stack $(STACK) $(VERIFY_ARGS)
+
 ## Regenerate the README port tables from the matrix table.
 readme: $(RUNTIME)
 	$(PY) -m tools.readme_tables --write
