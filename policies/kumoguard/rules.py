@@ -20,8 +20,8 @@ from pulumi_policy import (
 
 from . import model, ports
 from .model import Opening
+from .topology import INSTANCE, ROLE_KEY, SERVER
 
-ROLE_KEY = "kumomta-role"
 ROLES = ("mta", "proxy")
 
 
@@ -124,8 +124,8 @@ def _described(args: ResourceValidationArgs, report: ReportViolation) -> None:
 _TAGGED_TYPES = {
     model.SECURITY_GROUP: "tags",
     model.FIREWALL: "labels",
-    "aws:ec2/instance:Instance": "tags",
-    "hcloud:index/server:Server": "labels",
+    INSTANCE: "tags",
+    SERVER: "labels",
 }
 
 

@@ -1,0 +1,42 @@
+"""The pack stands alone: it imports only the standard library, the policy SDK and itself, so the
+engine can run it from its own virtualenv, and it never reads the port matrix of `components/`."""
+
+import ast
+import sys
+from pathlib import Path
+
+import yaml
+
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
+ALLOWED = set(sys.stdlib_module_names) | {"pulumi_policy", "kumoguard"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_pack_imports_nothing_outside_itself_the_sdk_and_the_standard_library():
+    files = sorted(POLICIES.rglob("*.py"))
+    outside = {str(f.relative_to(POLICIES)): imported_modules(f) - ALLOWED for f in files}
+    assert len(files) >= 7
+    assert {f: mods for f, mods in outside.items() if mods} == {}
+
+
+def test_the_entry_point_only_builds_the_pack():
+    body = ast.parse((POLICIES / "__main__.py").read_text()).body
+    logic = [node for node in body if not isinstance(node, ast.Import | ast.ImportFrom | ast.Expr)]
+    calls = [node.value.func.id for node in body if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)]
+    assert (logic, calls) == ([], ["PolicyPack"])
+
+
+def test_pulumi_policy_yaml_names_a_python_runtime_with_its_own_virtualenv_and_a_version():
+    project = yaml.safe_load((POLICIES / "PulumiPolicy.yaml").read_text())
+    assert project["runtime"] == {"name": "python", "options": {"virtualenv": "venv"}}
+    assert project["version"]
+    assert "pulumi-policy" in (POLICIES / "requirements.txt").read_text()
