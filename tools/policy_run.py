@@ -6,8 +6,8 @@ its Analyzer service. The engine then calls Handshake (the Python SDK leaves it 
 which the engine accepts), ConfigureStack, GetAnalyzerInfo, Configure (every policy's level and
 config, schema defaults filled in), then Analyze once per resource with its inputs, and
 AnalyzeStack once with every resource's outputs. `Pack` plays that part. The pack never dials the
-engine address (pulumi-policy 1.21 logs to stderr), but `Pack` serves a loopback Engine there all
-the same, so a pack that did log would find it.
+engine address (pulumi-policy 1.21 logs to stderr), but `Pack` serves a loopback Engine Log
+service there all the same, so a pack that did log through it would not fail.
 
 `python -m tools.policy_run --stack prod` runs the program under mocks, prints every violation,
 and exits 1 when one is mandatory.
@@ -68,13 +68,10 @@ class Resource:
 
 
 class _Engine(engine_pb2_grpc.EngineServicer):
-    """The engine's Log service, so log calls from a pack end up somewhere readable."""
-
-    def __init__(self):
-        self.logs: list[str] = []
+    """The engine's Log service, so log calls from a pack end up on stderr as the CLI would show them."""
 
     def Log(self, request, context):
-        self.logs.append(request.message)
+        print(f"policy pack log: {request.message}", file=sys.stderr)
         return empty_pb2.Empty()
 
 
@@ -93,12 +90,11 @@ class Pack:
         self.pack_dir, self.stack, self.project, self.dry_run = pack_dir, stack, project, dry_run
         self.policy_config = dict(policy_config or {})
         self.stack_config = dict(stack_config or {})
-        self.engine = _Engine()
 
     def __enter__(self) -> Self:
         self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-        engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
-        engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
+        engine_pb2_grpc.add_EngineServicer_to_server(_Engine(), self._engine_server)
+        self.engine_address = f"127.0.0.1:{self._engine_server.add_insecure_port('127.0.0.1:0')}"
         self._engine_server.start()
         env = {
             **_environ(),
@@ -108,7 +104,7 @@ class Pack:
             "PULUMI_CONFIG": json.dumps(self.stack_config),
         }
         self._process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", "."],
+            [sys.executable, "-u", "-m", "pulumi.policy", self.engine_address, "."],
             cwd=self.pack_dir,
             env=env,
             stdout=subprocess.PIPE,
@@ -136,7 +132,9 @@ class Pack:
         try:
             self.analyzer.Handshake(
                 analyzer_pb2.AnalyzerHandshakeRequest(
-                    engine_address="", root_directory=str(self.pack_dir), program_directory=str(self.pack_dir)
+                    engine_address=self.engine_address,
+                    root_directory=str(self.pack_dir),
+                    program_directory=str(self.pack_dir),
                 )
             )
         except grpc.RpcError as err:
