@@ -248,6 +248,14 @@ def _environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
 
 
+def report(violations: list[Violation]) -> tuple[str, int]:
+    """The text `make plan` prints for the pack, and its exit status: 1 if any violation is mandatory."""
+    mandatory = sum(v.level == "mandatory" for v in violations)
+    lines = [str(v) for v in violations]
+    lines.append(f"Policy pack: {mandatory} mandatory, {len(violations) - mandatory} advisory violation(s)")
+    return "\n".join(lines), 1 if mandatory else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="runs the program for Pulumi.<stack>.yaml under mocks")
@@ -256,13 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     from tools import mockrun
 
     values = mockrun.stack_config(args.stack)
-    run = mockrun.run_stack(args.stack)
-    violations = analyze(run.registrations, args.stack, mockrun.engine_config(values))
-    for violation in violations:
-        print(violation)
-    mandatory = [v for v in violations if v.level == "mandatory"]
-    print(f"policy pack: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory")
-    return 1 if mandatory else 0
+    run = mockrun.run_program(args.stack, values)
+    text, status = report(analyze(run.registrations, args.stack, mockrun.engine_config(values)))
+    print(text)
+    return status
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import mockrun
+from tools import mockrun, policy_run
 from tools.policy_run import analyze
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,3 +64,21 @@ def plant(regs) -> None:
             reg.inputs["cidrIpv4"] = reg.state["cidrIpv4"] = "0.0.0.0/0"
             return
     raise AssertionError("no proxy metrics rule to plant next to")
+
+
+def test_the_make_plan_entry_point_prints_the_tally_and_exits_0_on_prod(capsys):
+    assert policy_run.main(["--stack", "prod"]) == 0
+    assert capsys.readouterr().out.endswith("Policy pack: 0 mandatory, 0 advisory violation(s)\n")
+
+
+def test_report_exits_1_on_any_mandatory_violation():
+    advisory = policy_run.Violation("role-tagged", "advisory", "urn:a", "tag it")
+    mandatory = policy_run.Violation("no-public-ssh", "mandatory", "urn:b", "Open\nto all")
+    assert policy_run.report([advisory])[1] == 0
+    text, status = policy_run.report([advisory, mandatory])
+    assert status == 1
+    assert text.splitlines() == [
+        "[advisory] role-tagged: tag it",
+        "[mandatory] no-public-ssh: Open to all",
+        "Policy pack: 1 mandatory, 1 advisory violation(s)",
+    ]
