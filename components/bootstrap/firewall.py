@@ -5,8 +5,9 @@ rule's stable name as its comment, so `nft list ruleset` reads like the README t
 peers (the MTAs, the proxies) are the addresses the caller passes: on Hetzner the private network
 bypasses the cloud firewall and this is the only guard of the proxy's SOCKS5 port.
 
-`PLUMBING` is what the operating system itself needs with a default-drop output policy; the
-matrix does not list it because no cloud firewall filters it.
+`PLUMBING` is what the operating system itself needs under a default-drop output policy, and
+the metadata service kept to root; the matrix does not list it because no cloud firewall
+filters link-local traffic.
 """
 
 import ipaddress
@@ -25,11 +26,17 @@ class Plumbing:
     match: str
     why: str
     when: Callable[[Settings], bool] = lambda settings: True
+    verdict: str = "accept"
 
 
 PLUMBING = (
     Plumbing("out", "udp sport 68 udp dport 67", "DHCPv4 lease renewal (both clouds address hosts by DHCP)."),
-    Plumbing("out", f"ip daddr {layout.METADATA} tcp dport 80", "Instance metadata: role credentials, own address."),
+    # Root only, even where the matrix lets port 80 out to the internet: the metadata service hands
+    # out the AWS role's credentials and, on Hetzner, the user data with the injection token.
+    Plumbing("out", f"ip daddr {layout.METADATA} tcp dport 80 meta skuid 0",
+             "Instance metadata, for root only: role credentials, own address."),
+    Plumbing("out", f"ip daddr {layout.METADATA}", "No one else: kumod, Nginx and KumoProxy never need it.",
+             verdict="drop"),
     Plumbing("out", f"ip daddr {layout.AMAZON_TIME_SYNC} udp dport 123", "Amazon Time Sync, the clock the AWS hosts use.",
              lambda settings: settings.cloud == "aws" and settings.ntp_cidrs is None),
     Plumbing("out", "udp sport 546 udp dport 547", "DHCPv6 lease renewal.", lambda settings: settings.ipv6),
@@ -46,7 +53,7 @@ def ruleset(role: Role, settings: Settings, fqdn: str, groups: Mapping[Role, Seq
     chains = {"in": [], "out": []}
     for item in PLUMBING:
         if item.when(settings):
-            chains[item.direction] += [f"# {item.why}", f"{item.match} accept"]
+            chains[item.direction] += [f"# {item.why}", f"{item.match} {item.verdict}"]
     row = None
     for rule in matrix.rules(role, settings):
         if rule.row is not row:

@@ -79,7 +79,7 @@ def test_accepts_equal_the_matrix_rules(cloud, role, overrides):
 @pytest.mark.parametrize("role", list(Role))
 def test_only_the_framework_and_plumbing_accept_anything_else(cloud, role):
     text = _render(cloud, role, ipv6=True)[0]
-    plumbing = {f"{p.match} accept" for p in PLUMBING}
+    plumbing = {f"{p.match} {p.verdict}" for p in PLUMBING}
     frame = {"ct state established,related accept", "ct state invalid drop", 'iifname "lo" accept',
              'oifname "lo" accept'}  # fmt: skip
     chains = _chains(text)
@@ -124,3 +124,15 @@ def test_aws_ntp_goes_to_amazon_time_sync_unless_ntp_cidrs_narrow_it():
     hcloud = _render("hcloud", Role.PROXY)[0]
     assert "169.254.169.123" not in hcloud
     assert "ip daddr 0.0.0.0/0 udp dport 123 accept" in hcloud
+
+
+def test_only_root_reaches_the_metadata_service():
+    for cloud in ("aws", "hcloud"):
+        for role in Role:
+            lines = [line.strip() for line in _render(cloud, role)[0].splitlines() if "169.254.169.254" in line]
+            assert lines == [
+                "ip daddr 169.254.169.254 tcp dport 80 meta skuid 0 accept",
+                "ip daddr 169.254.169.254 drop",
+            ]
+            text = _render(cloud, role)[0]
+            assert text.index("ip daddr 169.254.169.254 drop") < text.index('comment "out-tcp-80-internet')
