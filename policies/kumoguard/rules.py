@@ -37,6 +37,7 @@ class Guarded:
     what: str
     fix: str
     ranges: Callable[[Mapping[str, Any]], tuple[ports.Range, ...]]
+    config_schema: PolicyConfigSchema | None = None
 
 
 GUARDED = (
@@ -57,6 +58,7 @@ GUARDED = (
         "a metrics port",
         "admit metrics only from the monitoring system's own network (kumomta:monitoringCidrs)",
         ports.metrics_ports,
+        PolicyConfigSchema({"metricsPorts": ports.METRICS_SCHEMA}),
     ),
     Guarded(
         "no-public-ssh",
@@ -92,15 +94,12 @@ def _exposure_policy(guarded: Guarded) -> ResourceValidationPolicy:
                     f"source {opening.source.text}. Fix: {guarded.fix}."
                 )
 
-    schema = None
-    if guarded.name == "no-public-metrics":
-        schema = PolicyConfigSchema({"metricsPorts": ports.METRICS_SCHEMA})
     return ResourceValidationPolicy(
         name=guarded.name,
         description=f"No ingress rule opens {guarded.what} to a public source.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema,
+        config_schema=guarded.config_schema,
     )
 
 
