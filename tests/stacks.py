@@ -2,8 +2,10 @@
 
 import functools
 import json
+import subprocess
+import sys
 
-from tools.mockrun import Run, run_stack
+from tools.mockrun import ROOT, Run, run_stack
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
 RULE_TYPES = {
@@ -20,6 +22,13 @@ def run(stack: str = "prod", **overrides) -> Run:
 @functools.cache
 def _cached(stack: str, overrides: str) -> Run:
     return run_stack(stack, {f"kumomta:{k}": v for k, v in json.loads(overrides).items()})
+
+
+def plan(*args: str) -> subprocess.CompletedProcess:
+    """`python -m tools.plan ARGS` as an operator runs it, from the project root."""
+    return subprocess.run(
+        [sys.executable, "-m", "tools.plan", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def group_roles(result: Run) -> dict[str, str]:

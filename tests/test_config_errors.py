@@ -1,7 +1,5 @@
 """A bad stack value stops the run with one line naming the key and the reason, and no traceback."""
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -9,7 +7,7 @@ import pulumi
 import pytest
 import yaml
 
-from tests.stacks import run
+from tests.stacks import plan, run
 from tools.mockrun import ROOT, stack_config
 
 BAD = [
@@ -57,14 +55,7 @@ def bad_stack():
 @pytest.mark.parametrize(("override", "message"), BAD[:4] + BAD[6:8], ids=lambda v: str(v)[:30])
 def test_the_plan_exits_2_with_the_same_line(bad_stack, override, message):
     stack = bad_stack(**override)
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.plan", "--stack", stack],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=120,
-    )
+    done = plan("--stack", stack)
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith(f"Pulumi.{stack}.yaml: {message}")
@@ -72,14 +63,7 @@ def test_the_plan_exits_2_with_the_same_line(bad_stack, override, message):
 
 
 def test_a_missing_stack_file_is_a_config_error():
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.plan", "--stack", "no-such-stack"],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = plan("--stack", "no-such-stack")
     assert done.returncode == 2
     assert "Pulumi.no-such-stack.yaml" in done.stderr and "Traceback" not in done.stderr
 
@@ -92,13 +76,6 @@ def test_secure_values_are_left_out_of_the_offline_config(tmp_path: Path):
 def test_a_wide_source_that_config_lets_through_is_stopped_by_the_policy_pack(bad_stack):
     # Settings refuse only /0 for monitoring; the pack's own idea of "public" catches the rest.
     stack = bad_stack(**{"kumomta:monitoringCidrs": ["0.0.0.0/1"]})
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.plan", "--stack", stack],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = plan("--stack", stack)
     assert done.returncode == 1
     assert "[mandatory] no-public-metrics" in done.stdout and "0.0.0.0/1" in done.stdout

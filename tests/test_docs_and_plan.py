@@ -1,11 +1,9 @@
 """The README tells the truth: its port tables come from the matrix, and its two commands work."""
 
 import json
-import subprocess
-import sys
 
+from tests.stacks import plan
 from tools import readme_tables
-from tools.mockrun import ROOT
 
 
 def test_readme_port_tables_match_the_matrix():
@@ -22,14 +20,7 @@ def test_readme_names_the_two_commands_first():
 
 def test_plan_of_prod_exits_0_and_prints_each_roles_matrix(tmp_path):
     out = tmp_path / "plan.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.plan", "--stack", "prod", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = plan("--stack", "prod", "--json", str(out))
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "KumoMTA host ports" in text and "KumoProxy host ports" in text
@@ -51,12 +42,6 @@ def test_plan_of_prod_exits_0_and_prints_each_roles_matrix(tmp_path):
 def test_two_plans_of_the_same_code_are_identical(tmp_path):
     outputs = []
     for name in ("a.json", "b.json"):
-        subprocess.run(
-            [sys.executable, "-m", "tools.plan", "--json", str(tmp_path / name)],
-            cwd=ROOT,
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
+        assert plan("--json", str(tmp_path / name)).returncode == 0
         outputs.append((tmp_path / name).read_text())
     assert outputs[0] == outputs[1]

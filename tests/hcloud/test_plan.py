@@ -2,26 +2,16 @@
 SOCKS5 path marked as private-network traffic that only the host firewall guards."""
 
 import json
-import subprocess
-import sys
 
 from components.matrix import Role
 from tests.hcloud.common import STACK
-from tests.stacks import run
+from tests.stacks import plan, run
 from tools import effective
-from tools.mockrun import ROOT
 
 
 def test_plan_of_prod_hcloud_exits_0_and_marks_the_private_network_path(tmp_path):
     out = tmp_path / "plan.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.plan", "--stack", STACK, "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = plan("--stack", STACK, "--json", str(out))
     assert done.returncode == 0, done.stderr
     assert "mta-ipv4  (hcloud:index/primaryIp:PrimaryIp)  [protect, retain on delete]" in done.stdout
     document = json.loads(out.read_text())
