@@ -16,7 +16,7 @@ import pulumi_aws as aws
 from components import matrix
 from components.bootstrap import SsmToken
 from components.bootstrap.userdata import pack
-from components.hosts import Machine
+from components.hosts import Machine, ownership
 from components.matrix import Role
 from components.settings import Settings
 
@@ -26,11 +26,8 @@ SPOOL_DEVICE = "/dev/sdf"
 
 
 def tags(role: Role | None, name: str) -> dict[str, str]:
-    """Every taggable resource says which stack and role it belongs to; drift audits find them by it."""
-    out = {"Name": f"{pulumi.get_stack()}-{name}", "kumomta-stack": pulumi.get_stack()}
-    if role is not None:
-        out["kumomta-role"] = role.value
-    return out
+    """Ownership tags, plus the Name the AWS console shows."""
+    return {"Name": f"{pulumi.get_stack()}-{name}", **ownership(role)}
 
 
 class AwsNetwork(pulumi.ComponentResource):
@@ -64,21 +61,11 @@ class AwsNetwork(pulumi.ComponentResource):
         igw = aws.ec2.InternetGateway("igw", vpc_id=vpc.id, tags=tags(None, "igw"), opts=under_vpc)
         table = aws.ec2.RouteTable("public-rt", vpc_id=vpc.id, tags=tags(None, "public-rt"), opts=under_vpc)
         under_table = pulumi.ResourceOptions(parent=table)
-        aws.ec2.Route(
-            "public-default",
-            route_table_id=table.id,
-            destination_cidr_block="0.0.0.0/0",
-            gateway_id=igw.id,
-            opts=under_table,
-        )
+        defaults = {"public-default": {"destination_cidr_block": "0.0.0.0/0"}}
         if settings.ipv6:
-            aws.ec2.Route(
-                "public-default-v6",
-                route_table_id=table.id,
-                destination_ipv6_cidr_block="::/0",
-                gateway_id=igw.id,
-                opts=under_table,
-            )
+            defaults["public-default-v6"] = {"destination_ipv6_cidr_block": "::/0"}
+        for route, destination in defaults.items():
+            aws.ec2.Route(route, route_table_id=table.id, gateway_id=igw.id, opts=under_table, **destination)
 
         cidrs = {Role.MTA: conf.mta_subnet_cidr, Role.PROXY: conf.proxy_subnet_cidr}
         self.vpc_id = vpc.id

@@ -15,20 +15,12 @@ import pulumi_hcloud as hcloud
 
 from components import matrix
 from components.bootstrap import InlineToken
-from components.hosts import Machine
+from components.hosts import Machine, ownership
 from components.matrix import Role
 from components.settings import Settings
 
 # The address list a Hetzner rule filters on, by direction.
 _ADDRESSES = {"in": "source_ips", "out": "destination_ips"}
-
-
-def labels(role: Role | None) -> dict[str, str]:
-    """Every labelled resource says which stack and role it belongs to; drift audits select by it."""
-    out = {"kumomta-stack": pulumi.get_stack()}
-    if role is not None:
-        out["kumomta-role"] = role.value
-    return out
 
 
 class HcloudNetwork(pulumi.ComponentResource):
@@ -41,7 +33,7 @@ class HcloudNetwork(pulumi.ComponentResource):
             "network",
             name=_unique_name("network"),
             ip_range=str(conf.network_cidr),
-            labels=labels(None),
+            labels=ownership(None),
             opts=pulumi.ResourceOptions(parent=self),
         )
         cidrs = {Role.MTA: conf.mta_subnet_cidr, Role.PROXY: conf.proxy_subnet_cidr}
@@ -76,7 +68,7 @@ class HcloudFirewalls(pulumi.ComponentResource):
                 f"{role}-firewall",
                 name=_unique_name(role.value),
                 rules=firewall_rules(role, settings),
-                labels=labels(role),
+                labels=ownership(role),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for role in Role
@@ -126,7 +118,7 @@ class HcloudSite(pulumi.ComponentResource):
             user_data=user_data,
             # Lets kumod flush its queues to the spool before the server goes.
             shutdown_before_deletion=True,
-            labels=labels(role),
+            labels=ownership(role),
             opts=pulumi.ResourceOptions(
                 parent=host,
                 # A new image or bootstrap must not replace a running host; cloud-init runs once anyway.
@@ -173,7 +165,7 @@ class HcloudSite(pulumi.ComponentResource):
             location=conf.location,
             format="ext4",
             delete_protection=conf.delete_protection,
-            labels=labels(Role.MTA),
+            labels=ownership(Role.MTA),
             # Queued mail lives here; it must outlive the server and the stack.
             opts=pulumi.ResourceOptions(parent=host, protect=True, retain_on_delete=True),
         )
@@ -197,7 +189,7 @@ class HcloudSite(pulumi.ComponentResource):
             auto_delete=False,
             location=self.settings.hcloud.location,
             delete_protection=self.settings.hcloud.delete_protection,
-            labels=labels(role),
+            labels=ownership(role),
             # The sending reputation lives on this address: never release it with the server or the stack.
             opts=pulumi.ResourceOptions(parent=host, protect=True, retain_on_delete=True),
         )

@@ -15,6 +15,17 @@ from components.dns import DnsZone
 from components.matrix import Role
 
 
+def ownership(role: Role | None) -> dict[str, str]:
+    """The tags (AWS) or labels (Hetzner) that say which stack and role a resource belongs to.
+
+    `make verify` finds the live firewalls by them, and the policy pack tells hosts apart by them.
+    """
+    out = {"kumomta-stack": pulumi.get_stack()}
+    if role is not None:
+        out["kumomta-role"] = role.value
+    return out
+
+
 @dataclass
 class Machine:
     """What a host needs to know about the VM a site built for it."""
