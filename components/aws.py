@@ -229,7 +229,8 @@ class AwsSite(pulumi.ComponentResource):
         """A SecureString that only the MTA role may read; the MTAs fetch it at boot, user data never holds it."""
         region = aws.config.region
         if not region:
-            raise ValueError("aws:region is not set; the MTAs need it to read the injection token")
+            # A RunError is reported as this one line, like the kumomta:* config errors.
+            raise pulumi.RunError("aws:region: is required; the MTAs read the injection token from SSM there")
         parameter = aws.ssm.Parameter(
             "inject-token",
             name=f"/kumomta/{pulumi.get_stack()}/inject-token",

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tests.stacks import plan, run
-from tools.mockrun import ROOT, stack_config
+from tools.mockrun import ROOT, run_stack, stack_config
 
 BAD = [
     ({"kumomta:ping8Cidrs": ["203.0.113.300/32"]}, "kumomta:ping8Cidrs[0]: '203.0.113.300/32' is not a valid CIDR"),
@@ -79,3 +79,11 @@ def test_a_wide_source_that_config_lets_through_is_stopped_by_the_policy_pack(ba
     done = plan("--stack", stack)
     assert done.returncode == 1
     assert "[mandatory] no-public-metrics" in done.stdout and "0.0.0.0/1" in done.stdout
+
+
+def test_an_aws_stack_without_a_region_is_one_line_too(monkeypatch):
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):  # the provider's fallbacks
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(pulumi.RunError) as caught:
+        run_stack("prod", {"aws:region": ""})
+    assert str(caught.value) == "aws:region: is required; the MTAs read the injection token from SSM there"
