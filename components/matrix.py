@@ -112,7 +112,7 @@ MATRIX: tuple[Row, ...] = (
         "SOCKS5 proxy listener.",
         "Private or firewall-restricted.",
         note="On Hetzner this path runs over the private network, which cloud firewalls do not filter; "
-        "the host firewall limits it to the MTA private IPs.",
+        "the host firewall limits it to the MTA subnet.",
     ),
     Row(Role.PROXY, "out", _TCP, 25, Peer.RECIPIENT_MX, "SMTP delivery.", "Public outbound."),
     Row(Role.PROXY, "out", _DNS, 53, Peer.RESOLVER, "DNS lookups.", "Resolver only."),
