@@ -182,12 +182,6 @@ class Rule:
     def group(self) -> Role | None:
         return HOST_GROUPS.get(self.row.peer)
 
-    def describe(self) -> str:
-        """The rule in the guide's words, e.g. `5000/tcp out to KumoProxy hosts`."""
-        where = "from" if self.row.direction == "in" else "to"
-        peer = str(self.cidr) if self.cidr is not None else PEER_TITLES[self.row.peer]
-        return f"{self.port}/{self.protocol} {self.row.direction} {where} {peer}"
-
 
 def rows(role: Role, settings: Settings) -> list[Row]:
     """The rows that are switched on for this role under these settings, loopback included."""

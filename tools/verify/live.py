@@ -1,7 +1,7 @@
 """What the drift audit reads from a cloud, reduced to one small model both clouds share.
 
-A live rule is one direction, protocol, port (range) and peer, which is exactly what the
-matrix's `Rule.describe()` speaks of. Turning both sides into the same model first makes the
+A live rule is one direction, protocol, port (range) and peer, which is what a matrix `Rule`
+boils down to once its peer is named (`expected`). Turning both sides into the same model first makes the
 comparison a set difference, whatever the cloud's own shape (one source per AWS rule, up to
 100 IPs per Hetzner rule).
 """
@@ -27,7 +27,7 @@ class LiveRule:
     """A normalised CIDR, the guide's name of a host group, or the cloud's name for anything else."""
 
     def describe(self) -> str:
-        """The same words as `matrix.Rule.describe()`, e.g. `8000/tcp in from 0.0.0.0/0`."""
+        """The rule in the guide's words, e.g. `8000/tcp in from 0.0.0.0/0` or `5000/tcp out to KumoProxy hosts`."""
         where = "from" if self.direction == "in" else "to"
         return f"{self.ports}/{self.protocol} {self.direction} {where} {self.peer}"
 
