@@ -138,6 +138,15 @@ def _unique(values: list) -> list:
     return values
 
 
+def _role_subnets(network_key: str, network: Network, mta: Network, proxy: Network) -> None:
+    """One IPv4 subnet per role, both inside the network and apart, so host firewalls can name a role's subnet."""
+    for key, subnet in (("mtaSubnetCidr", mta), ("proxySubnetCidr", proxy)):
+        if subnet.version != 4 or network.version != 4 or not subnet.subnet_of(network):
+            raise ValueError(f"{key} {subnet} is not inside {network_key} {network}")
+    if mta.overlaps(proxy):
+        raise ValueError("mtaSubnetCidr and proxySubnetCidr overlap; each role needs its own subnet")
+
+
 Cidr = Annotated[Any, AfterValidator(_cidr)]
 PrivateCidr = Annotated[Any, AfterValidator(_cidr), AfterValidator(_rfc1918)]
 RestrictedCidr = Annotated[Any, AfterValidator(_cidr), AfterValidator(_not_public)]
@@ -190,13 +199,8 @@ class AwsSettings(_Model):
     def _network_choice(self):
         if (self.vpc_id is None) != (self.subnet_id is None):
             raise ValueError("give vpcId and subnetId together, or neither for a dedicated VPC")
-        if self.vpc_id is not None:
-            return self
-        for key, subnet in (("mtaSubnetCidr", self.mta_subnet_cidr), ("proxySubnetCidr", self.proxy_subnet_cidr)):
-            if subnet.version != 4 or not subnet.subnet_of(self.vpc_cidr):
-                raise ValueError(f"{key} {subnet} is not inside vpcCidr {self.vpc_cidr}")
-        if self.mta_subnet_cidr.overlaps(self.proxy_subnet_cidr):
-            raise ValueError("mtaSubnetCidr and proxySubnetCidr overlap; each role needs its own subnet")
+        if self.vpc_id is None:
+            _role_subnets("vpcCidr", self.vpc_cidr, self.mta_subnet_cidr, self.proxy_subnet_cidr)
         return self
 
 
@@ -228,11 +232,7 @@ class HcloudSettings(_Model):
 
     @model_validator(mode="after")
     def _subnets(self):
-        for key, subnet in (("mtaSubnetCidr", self.mta_subnet_cidr), ("proxySubnetCidr", self.proxy_subnet_cidr)):
-            if not subnet.subnet_of(self.network_cidr):
-                raise ValueError(f"{key} {subnet} is not inside networkCidr {self.network_cidr}")
-        if self.mta_subnet_cidr.overlaps(self.proxy_subnet_cidr):
-            raise ValueError("mtaSubnetCidr and proxySubnetCidr overlap; each role needs its own subnet")
+        _role_subnets("networkCidr", self.network_cidr, self.mta_subnet_cidr, self.proxy_subnet_cidr)
         return self
 
 
@@ -314,19 +314,20 @@ class Settings(_Model):
 
     @property
     def resolvers(self) -> list[Network]:
-        """The configured resolvers, or the cloud's own (IPv6 ones only with `ipv6`) when none are set."""
-        if self.resolver_cidrs:
-            return self.resolver_cidrs
-        defaults = [ipaddress.ip_network(c) for c in DEFAULT_RESOLVERS[self.cloud]]
-        return [net for net in defaults if net.version == 4 or self.ipv6]
+        """The configured resolvers, or the cloud's own when none are set."""
+        return self._or_default(self.resolver_cidrs, DEFAULT_RESOLVERS)
 
     @property
     def time_servers(self) -> list[Network]:
-        """The configured NTP sources, or the cloud's default (IPv6 ones only with `ipv6`)."""
-        if self.ntp_cidrs is not None:
-            return self.ntp_cidrs
-        defaults = [ipaddress.ip_network(c) for c in DEFAULT_TIME_SERVERS[self.cloud]]
-        return [net for net in defaults if net.version == 4 or self.ipv6]
+        """The configured NTP sources (`[]` switches the rule off), or the cloud's default."""
+        return self._or_default(self.ntp_cidrs, DEFAULT_TIME_SERVERS)
+
+    def _or_default(self, configured: list[Network] | None, defaults: dict[str, list[str]]) -> list[Network]:
+        """`configured` when set, else this cloud's defaults, their IPv6 ones only with `ipv6`."""
+        if configured is not None:
+            return configured
+        nets = [ipaddress.ip_network(c) for c in defaults[self.cloud]]
+        return [net for net in nets if net.version == 4 or self.ipv6]
 
     def fqdn(self, label: str) -> str:
         return f"{label}.{self.domain}"
