@@ -23,6 +23,8 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
+from components.settings import Settings, decode, parse
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Placeholder public addresses: RFC 5737 and RFC 3849 documentation ranges.
@@ -87,6 +89,11 @@ def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
 def engine_config(values: dict[str, Any]) -> dict[str, str]:
     """Encode values as the engine hands them to a program: strings as they are, the rest as JSON."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def settings_of(values: dict[str, Any]) -> Settings:
+    """The program's settings for stack-file values, passed through the engine's encoding as `load()` sees them."""
+    return parse(decode(engine_config(values)))
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None, root: Path = ROOT) -> Run:

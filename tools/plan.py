@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from components.matrix import ROLE_TITLES, Role
-from components.settings import ConfigError, decode, parse
+from components.settings import ConfigError
 from tools import effective, policy_run
-from tools.mockrun import Registration, Run, StackFileError, engine_config, run_program, stack_config
+from tools.mockrun import Registration, Run, StackFileError, engine_config, run_program, settings_of, stack_config
 
 EXIT_CONFIG = 2
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         values = stack_config(args.stack)
-        settings = parse(decode(engine_config(values)))
+        settings = settings_of(values)
     except (StackFileError, ConfigError) as err:
         for line in str(err).splitlines():
             print(f"Pulumi.{args.stack}.yaml: {line}", file=sys.stderr)

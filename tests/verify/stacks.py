@@ -4,8 +4,8 @@ import functools
 import json
 from typing import Any
 
-from components.settings import Settings, decode, parse
-from tools.mockrun import Run, engine_config, run_stack, stack_config
+from components.settings import Settings
+from tools.mockrun import Run, run_stack, settings_of, stack_config
 from tools.verify.stack import Stack, hosts
 
 
@@ -21,7 +21,7 @@ def _program(stack: str, overrides: str) -> Run:
 
 def settings(stack: str = "prod", **overrides: Any) -> Settings:
     values = {**stack_config(stack), **{f"kumomta:{k}": v for k, v in overrides.items()}}
-    return parse(decode(engine_config(values)))
+    return settings_of(values)
 
 
 def stack(

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.matrix import Role
-from components.settings import ConfigError, Settings, decode, parse
-from tools.mockrun import ROOT, StackFileError, engine_config, stack_config
+from components.settings import ConfigError, Settings
+from tools.mockrun import ROOT, StackFileError, settings_of, stack_config
 
 
 class StackError(Exception):
@@ -60,7 +60,7 @@ class Stack:
 def load(name: str, outputs_file: Path | None, root: Path = ROOT) -> Stack:
     try:
         values = stack_config(name, root)
-        settings = parse(decode(engine_config(values)))
+        settings = settings_of(values)
     except (StackFileError, ConfigError) as err:
         raise StackError(str(err).replace("\n", "; ")) from None
     outputs = _read_file(outputs_file) if outputs_file else _pulumi_outputs(name)
