@@ -86,7 +86,6 @@ class HcloudSite(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.network = HcloudNetwork("network", settings, child)
         self.firewalls = HcloudFirewalls("firewalls", settings, child)
-        self._ipv6: dict[str, hcloud.PrimaryIp] = {}
         self.register_outputs({"networkId": self.network.network_id})
 
     def machine(self, host, name: str, role: Role, fqdn: str, user_data) -> Machine:
@@ -128,14 +127,13 @@ class HcloudSite(pulumi.ComponentResource):
                 delete_before_replace=True,
             ),
         )
-        if ipv6 is not None:
-            self._ipv6[name] = ipv6
         return Machine(
             public_ipv4=ipv4.ip_address,
             public_ipv6=ipv6.ip_network.apply(_first_address) if ipv6 is not None else None,
             private_ip=server.networks.apply(lambda networks: networks[0].ip),
             instance_id=server.id,
             sending_ip=ipv4,
+            sending_ipv6=ipv6,
         )
 
     def token_channel(self, token: pulumi.Output[str]) -> pulumi.Output[InlineToken]:
@@ -145,8 +143,8 @@ class HcloudSite(pulumi.ComponentResource):
     def ptr(self, host, name: str, machine: Machine, fqdn: str, after: list[pulumi.Resource]) -> None:
         # On the primary IP, not the server, so the PTR outlives a server replacement.
         addresses = [(f"{name}-ptr", machine.sending_ip, machine.public_ipv4)]
-        if name in self._ipv6:
-            addresses.append((f"{name}-ptr-v6", self._ipv6[name], machine.public_ipv6))
+        if machine.sending_ipv6 is not None:
+            addresses.append((f"{name}-ptr-v6", machine.sending_ipv6, machine.public_ipv6))
         for resource_name, primary_ip, address in addresses:
             hcloud.Rdns(
                 resource_name,

@@ -36,6 +36,8 @@ class Machine:
     instance_id: pulumi.Output[str]
     sending_ip: pulumi.CustomResource
     """The protected address resource (EIP / PrimaryIp) that carries the host's reputation."""
+    sending_ipv6: pulumi.CustomResource | None = None
+    """Its IPv6 twin, where the cloud gives the IPv6 address a resource of its own (Hetzner)."""
 
 
 class Site(Protocol):
