@@ -69,6 +69,10 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 BEARER_TOKEN = re.compile(r"^(?=.{32,128}$)[A-Za-z0-9._~+/-]+=*$")
 
 
+# IAM user and role ARNs (IAM User Guide, "IAM ARNs"; names: letters, digits and +=,.@_- up to 64, paths of /).
+IAM_PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+
+
 class ConfigError(Exception):
     """Raised for invalid stack config; its text is one `kumomta:<key>: <reason>` line per problem."""
 
@@ -122,6 +126,13 @@ def _host(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         return _domain(value)
+
+
+def _iam_principal(value: str) -> str:
+    """A role or user ARN, the form a KMS key policy names a principal in (IAM ARN reference)."""
+    if not IAM_PRINCIPAL.match(value):
+        raise ValueError(f"{value!r} is not an IAM role or user ARN such as arn:aws:iam::123456789012:role/deploy")
+    return value
 
 
 def _https_url(value: str) -> str:
@@ -194,6 +205,9 @@ class AwsSettings(_Model):
     proxy_subnet_cidr: Annotated[Any, AfterValidator(_cidr)] = "10.42.2.0/24"
     vpc_id: str | None = None
     subnet_id: str | None = None
+    deployer_arns: Annotated[list[Annotated[str, AfterValidator(_iam_principal)]], AfterValidator(_unique)] = []
+    """IAM roles or users that run `pulumi up`; they alone (with the MTA role) may decrypt the stack's
+    secrets. Default: whoever runs it. List every one when several do, or each `up` takes the key from the last."""
 
     @model_validator(mode="after")
     def _network_choice(self):

@@ -83,13 +83,13 @@ def test_token_from_ssm_becomes_the_nginx_map_line(tmp_path):
     fakes = tmp_path / "bin"
     _fake(fakes, "aws", f"echo {TOKEN}")
     token_map = tmp_path / "bearer.map"
-    done = _run(script, "eu-central-1", "/kumomta/prod/inject-token", str(token_map), fakes=fakes)
+    done = _run(script, "eu-central-1", "/kumomta/prod/mta/inject-token", str(token_map), fakes=fakes)
     assert done.returncode == 0, done.stderr
     assert token_map.read_text() == nginx.token_map_line(TOKEN)
     assert oct(token_map.stat().st_mode & 0o777) == "0o600"
     call = (fakes / "calls").read_text().split()
     assert call[:3] == ["aws", "ssm", "get-parameter"]
-    assert {"--with-decryption", "eu-central-1", "/kumomta/prod/inject-token"} <= set(call)
+    assert {"--with-decryption", "eu-central-1", "/kumomta/prod/mta/inject-token"} <= set(call)
 
 
 @pytest.mark.parametrize(("aws", "reason"), [("exit 255", "could not read"), ('echo "bad token"', "cannot have")])
