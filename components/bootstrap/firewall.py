@@ -38,7 +38,7 @@ PLUMBING = (
     Plumbing("out", f"ip daddr {layout.METADATA}", "No one else: kumod, Nginx and KumoProxy never need it.",
              verdict="drop"),
     Plumbing("out", f"ip daddr {layout.AMAZON_TIME_SYNC} udp dport 123", "Amazon Time Sync, the clock the AWS hosts use.",
-             lambda settings: settings.cloud == "aws" and settings.ntp_cidrs is None),
+             lambda settings: settings.cloud == "aws" and settings.ntp_servers == [layout.AMAZON_TIME_SYNC]),
     Plumbing("out", "udp sport 546 udp dport 547", "DHCPv6 lease renewal.", lambda settings: settings.ipv6),
     *(
         Plumbing(d, "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert }",

@@ -5,6 +5,7 @@ drift from the table the cloud firewalls are built from.
 """
 
 from components.matrix import MATRIX, Peer, Role
+from components.settings import AMAZON_TIME_SYNC
 
 
 def _matrix_port(role: Role, direction: str, peer: Peer) -> int:
@@ -33,7 +34,7 @@ TLS_DIR = "/etc/nginx/kumomta-tls"
 TOKEN_MAP = "/etc/nginx/kumomta-bearer.map"
 NGINX_SITE = "/etc/nginx/conf.d/kumomta.conf"
 SBIN = "/usr/local/sbin"
+RESOLVED_CONF = "/etc/systemd/resolved.conf.d/kumomta.conf"
 
 # Link-local cloud services that no cloud firewall filters but a default-drop host firewall would.
 METADATA = "169.254.169.254"
-AMAZON_TIME_SYNC = "169.254.169.123"

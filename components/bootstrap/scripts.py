@@ -5,7 +5,14 @@ They are plain files rather than generated text, so tests run exactly what the h
 
 from components.bootstrap.render import TEMPLATES
 
-NAMES = ("kumomta-tls-placeholder", "kumomta-cert-deploy", "kumomta-token", "kumomta-spool", "kumoproxy-address")
+NAMES = (
+    "kumomta-tls-placeholder",
+    "kumomta-cert-deploy",
+    "kumomta-token",
+    "kumomta-spool",
+    "kumoproxy-address",
+    "kumomta-resolver",
+)
 
 
 def script(name: str) -> str:

@@ -12,7 +12,7 @@ from components.bootstrap import InlineToken, ProxyTarget, mta_user_data, proxy_
 from components.bootstrap.userdata import USER_DATA_LIMITS, pack
 from tests.bootstrap.conftest import CHANNELS, MTA_SOURCES, PROXIES, TOKEN, need, settings
 
-_VARIANTS = [{}, {"monitoringCidrs": ["10.9.0.0/24"], "ipv6": True}]
+_VARIANTS = [{}, {"monitoringCidrs": ["10.9.0.0/24"], "ipv6": True, "ntpCidrs": ["192.0.2.123/32"]}]
 
 
 def _render(role: str, cloud: str, **overrides) -> str:
@@ -96,9 +96,13 @@ def test_files_land_after_packages_and_scripts_are_the_tested_ones(cloud, role):
 
 
 @pytest.mark.parametrize("role", ["mta", "proxy"])
-def test_firewall_goes_up_before_anything_is_fetched(cloud, role):
+def test_resolvers_then_firewall_go_up_before_anything_is_fetched(cloud, role):
     commands = yaml.safe_load(_render(role, cloud))["runcmd"]
-    assert commands[:2] == ["nft -f /etc/nftables.conf", "systemctl enable nftables.service"]
+    assert commands[:3] == [
+        "/usr/local/sbin/kumomta-resolver /run/systemd/network /etc/systemd/network",
+        "nft -f /etc/nftables.conf",
+        "systemctl enable nftables.service",
+    ]
     assert "nftables" in yaml.safe_load(_render(role, cloud))["packages"]
 
 
@@ -151,9 +155,3 @@ def test_acme_uses_the_webroot_and_the_deploy_hook():
     assert "--webroot --webroot-path /var/www/acme --domain mta.example.com" in unit
     assert '--deploy-hook "/usr/local/sbin/kumomta-cert-deploy /etc/nginx/kumomta-tls"' in unit
     assert "ConditionPathExists=!/etc/letsencrypt/live/mta.example.com/fullchain.pem" in unit
-
-
-def test_aws_hosts_sync_their_clock_where_the_host_firewall_lets_them():
-    assert yaml.safe_load(_render("proxy", "aws"))["ntp"] == {"enabled": True, "servers": ["169.254.169.123"]}
-    assert "ntp" not in yaml.safe_load(_render("proxy", "aws", ntpCidrs=["192.0.2.123/32"]))
-    assert "ntp" not in yaml.safe_load(_render("mta", "hcloud"))
