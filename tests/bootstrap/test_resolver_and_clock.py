@@ -97,7 +97,7 @@ def test_resolvers_and_ntp_servers_are_single_addresses():
     for key, value in (("resolverCidrs", ["10.42.0.0/24"]), ("ntpCidrs", ["192.0.2.0/28"])):
         with pytest.raises(ConfigError, match=f"kumomta:{key}.*is a range; the hosts are configured to use"):
             settings("aws", **{key: value})
-    with pytest.raises(ConfigError, match="kumomta:ntpCidrs: mixes 0.0.0.0/0"):
+    with pytest.raises(ConfigError, match=r"kumomta:ntpCidrs: mixes 0\.0\.0\.0/0"):
         settings("hcloud", ntpCidrs=["0.0.0.0/0", "192.0.2.1/32"])
 
 
