@@ -5,7 +5,6 @@ drift from the table the cloud firewalls are built from.
 """
 
 from components.matrix import MATRIX, Peer, Role
-from components.settings import AMAZON_TIME_SYNC  # noqa: F401 (hosts read it from here)
 
 
 def _matrix_port(role: Role, direction: str, peer: Peer) -> int:
