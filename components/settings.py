@@ -218,7 +218,10 @@ class AwsSettings(_Model):
     """
 
     availability_zone: str | None = None
-    mta_instance_type: str = "t3.medium"
+    # 4 vCPUs: KumoMTA's stated minimum (docs/userguide/installation/hardware.md: "At an absolute minimum, you
+    # will need 4 CPU cores"), below which kumod logs an error at start (crates/kumod/src/main.rs). Not a
+    # burstable type: a sending MTA is busy for hours, which would drain a t3's CPU credits.
+    mta_instance_type: str = "c6i.xlarge"
     proxy_instance_type: str = "t3.small"
     ami_id: str | None = None
     root_volume_gb: int = Field(default=20, ge=8, le=1024)

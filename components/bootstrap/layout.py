@@ -23,8 +23,9 @@ BODY_LIMIT_MIB = 16
 SPOOL_DIR = "/var/spool/kumomta"
 SPOOL_LABEL = "kumospool"
 LOG_DIR = "/var/log/kumomta"
-DKIM_DIR = "/opt/kumomta/etc/dkim"
-POLICY = "/opt/kumomta/etc/policy/init.lua"
+KUMO_ETC = "/opt/kumomta/etc"
+DKIM_DIR = f"{KUMO_ETC}/dkim"
+POLICY = f"{KUMO_ETC}/policy/init.lua"
 PROXY_POLICY = "/opt/kumomta/etc/proxy/proxy.lua"
 PROXY_ENV = "/etc/kumoproxy/listen.env"
 

@@ -12,6 +12,7 @@ NAMES = (
     "kumomta-spool",
     "kumoproxy-address",
     "kumomta-resolver",
+    "kumomta-spool-grow",
 )
 
 

@@ -57,7 +57,7 @@ def mta_user_data(
     files = [
         _file("/etc/nftables.conf", firewall.ruleset(Role.MTA, settings, fqdn, {Role.PROXY: _ips(proxies)})),
         *_resolver(settings),
-        *_scripts("kumomta-spool", "kumomta-tls-placeholder", "kumomta-cert-deploy"),
+        *_scripts("kumomta-spool", "kumomta-spool-grow", "kumomta-tls-placeholder", "kumomta-cert-deploy"),
         _file(layout.NGINX_SITE, nginx.site(fqdn, ipv6=settings.ipv6)),
         _file(layout.POLICY, kumo.mta_policy(fqdn, proxies)),
         _file("/etc/systemd/system/kumomta.service.d/spool.conf",
@@ -65,6 +65,9 @@ def mta_user_data(
         _file("/etc/systemd/system/kumomta-acme.service", template(
             "kumomta-acme.service", fqdn=fqdn, acme_root=layout.ACME_ROOT, sbin=layout.SBIN, tls_dir=layout.TLS_DIR)),
         _file("/etc/systemd/system/kumomta-acme.timer", template("kumomta-acme.timer", fqdn=fqdn)),
+        _file("/etc/systemd/system/kumomta-spool-grow.service",
+              template("kumomta-spool-grow.service", spool_dir=layout.SPOOL_DIR, sbin=layout.SBIN)),
+        _file("/etc/systemd/system/kumomta-spool-grow.timer", template("kumomta-spool-grow.timer")),
     ]  # fmt: skip
     packages = [*_BASE_PACKAGES, "nginx", "certbot"]
     if isinstance(token, InlineToken):
@@ -86,6 +89,9 @@ def mta_user_data(
         *_NETWORK,
         spool,
         *INSTALL_KUMOMTA,
+        # The package makes these kumod's only if they are missing, and write_files made them first (as root),
+        # so kumod could not write its node id there.
+        f"install -d -o kumod -g kumod -m 0755 {layout.KUMO_ETC} {layout.KUMO_ETC}/policy",
         # Not used here, and its stock policy listens on every address.
         "systemctl disable --now kumo-tsa-daemon.service",
         f"chown kumod:kumod {layout.SPOOL_DIR} && chmod 2770 {layout.SPOOL_DIR}",
@@ -98,6 +104,7 @@ def mta_user_data(
         *fetch_token,
         "systemctl restart nginx.service",
         "systemctl enable --now kumomta-acme.timer",
+        "systemctl enable --now kumomta-spool-grow.timer",
     ]
     return _cloud_config(settings, f"KumoMTA host {fqdn}", fqdn, packages, files, commands)
 

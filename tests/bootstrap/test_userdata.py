@@ -75,7 +75,7 @@ def test_no_secret_in_aws_user_data():
 def test_hetzner_mta_carries_the_token_in_a_root_only_file():
     files = {f["path"]: f for f in yaml.safe_load(_render("mta", "hcloud"))["write_files"]}
     token_map = files["/etc/nginx/kumomta-bearer.map"]
-    assert token_map["content"] == f'"Bearer {TOKEN}" 1;\n'
+    assert token_map["content"] == f'"~^(?i:bearer) +{TOKEN}$" 1;\n'
     assert token_map["permissions"] == "0600"
     assert "/usr/local/sbin/kumomta-token" not in files
 
@@ -155,3 +155,13 @@ def test_acme_uses_the_webroot_and_the_deploy_hook():
     assert "--webroot --webroot-path /var/www/acme --domain mta.example.com" in unit
     assert '--deploy-hook "/usr/local/sbin/kumomta-cert-deploy /etc/nginx/kumomta-tls"' in unit
     assert "ConditionPathExists=!/etc/letsencrypt/live/mta.example.com/fullchain.pem" in unit
+
+
+def test_kumod_owns_its_etc_directories_although_the_policy_was_written_first():
+    """The package's preinst creates /opt/kumomta/etc and /opt/kumomta/etc/policy owned by kumod only when they
+    do not exist (`[ -d "$dir" ] || install -d --owner kumod ...`, KumoMTA assets/build-deb.sh), and cloud-init's
+    deferred write_files runs before runcmd installs the package, so they were root's and kumod could not write
+    its node id (/opt/kumomta/etc/.nodeid, crates/kumo-server-common/src/nodeid.rs)."""
+    commands = yaml.safe_load(_render("mta", "aws"))["runcmd"]
+    fix = "install -d -o kumod -g kumod -m 0755 /opt/kumomta/etc /opt/kumomta/etc/policy"
+    assert _index(commands, "apt-get install -y -q kumomta") < commands.index(fix) < _index(commands, "restart kumomta")
