@@ -55,6 +55,7 @@ class Published:
     urn: str  # the load balancer, or the first resource pointing at one outside the stack
     openings: list[Opening] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)  # hosts of the stack it forwards to, by name
+    hcloud: bool = False
 
 
 def published(topo: Topology) -> list[Published]:
@@ -182,6 +183,7 @@ def _hcloud_service(topo: Topology, service: Node, out: dict[str, Published]) ->
         destination = props.get("listenPort") if name == "tcp" else _HC_DEFAULT_DESTINATION.get(name)
     rule = f"service {_text(props.get('listenPort'))} -> {_text(destination)}"
     for entry in _balancers(topo, service, "loadBalancerId", (HC_LB,), out):
+        entry.hcloud = True
         public, unknown = _hcloud_public(topo, entry.urn)
         if not public:
             continue

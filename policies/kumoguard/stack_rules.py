@@ -111,10 +111,12 @@ def _stack_exposure_message(rules: RuleSet, found: exposure.Exposure, guarded: G
         return exposure_message(rules.name, found, guarded.what, guarded.fix, named=True)
     targets = ", ".join(rules.balancer.targets) or "none in this stack"
     where = f"{rules.name} (an internet-facing load balancer; targets: {targets})"
-    fix = (
-        f"make {rules.name} internal (aws: internal=True; hcloud: a LoadBalancerNetwork with "
-        f"enablePublicInterface=False), or stop forwarding to {ports.text(found.ports, 'tcp')}"
+    internal = (
+        "a LoadBalancerNetwork with enablePublicInterface=False"
+        if rules.balancer.hcloud
+        else "internal=True, or security groups that admit only private sources"
     )
+    fix = f"make {rules.name} private ({internal}), or stop forwarding to {ports.text(found.ports, 'tcp')}"
     return exposure_message(where, found, guarded.what, fix, named=True)
 
 
