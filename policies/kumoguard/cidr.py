@@ -94,7 +94,7 @@ def union_addresses(nets: Iterable[Network]) -> dict[int, int]:
     by_version: dict[int, list[Network]] = {4: [], 6: []}
     for net in nets:
         # Zone IDs (fe80::1%eth0) name an interface, not addresses: drop them before merging.
-        by_version[net.version].append(ipaddress.ip_network((int(net.network_address), net.prefixlen)))
+        by_version[net.version].append(type(net)((int(net.network_address), net.prefixlen)))
     return {v: sum(map(global_addresses, ipaddress.collapse_addresses(ns))) for v, ns in by_version.items()}
 
 
