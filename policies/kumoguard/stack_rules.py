@@ -76,7 +76,10 @@ def _entries(topo: Topology, plist: str, opening: Opening) -> list[Opening]:
     name = topo.nodes[plist].name
     for urn, key, value in topo.entries(plist):
         if value is UNKNOWN:
-            topo.unresolved[(urn, key)] = f"so whether this entry of {name} is public"
+            whole = key == "entries"
+            topo.unresolved[(urn, key)] = (
+                f"so whether {'the entries' if whole else 'this entry'} of {name} {'are' if whole else 'is'} public"
+            )
             continue
         text = value if isinstance(value, str) else repr(value)
         field = f"{opening.source.field} = {opening.source.text} -> {topo.nodes[urn].name}.{key}"
