@@ -20,6 +20,7 @@ Property names, from the providers' schemas:
   https://www.pulumi.com/registry/packages/hcloud/api-docs/loadbalancerservice/
 """
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +70,8 @@ def published(topo: Topology) -> list[Published]:
 
 
 def _balancers(topo: Topology, node: Node, key: str, types, out) -> list[Published]:
-    """The load balancers `node` belongs to (one outside the stack is named by its ID); [] if unknown."""
+    """The load balancers `node` belongs to; one outside the stack is named by its ID and keyed on `node`
+    (its scheme unseen, it counts as internet-facing); [] while preview cannot tell."""
     value = node.props.get(key)
     found = topo.resolve(node, key, value, types, judged=True)
     if found is None:
@@ -83,7 +85,7 @@ def _balancers(topo: Topology, node: Node, key: str, types, out) -> list[Publish
 def _aws_listener(topo: Topology, listener: Node, out: dict[str, Published]) -> None:
     props = listener.props
     for entry in _balancers(topo, listener, "loadBalancerArn", AWS_LB, out):
-        lb = topo.nodes.get(entry.urn) if entry.urn != listener.urn else None
+        lb = topo.nodes[entry.urn] if topo.nodes[entry.urn].type in AWS_LB else None  # None: outside the stack
         internal = lb.props.get("internal") if lb else None
         if internal is True:
             continue
@@ -115,9 +117,9 @@ def _aws_sources(topo: Topology, lb: Node | None, listen_port: Any) -> list[Sour
     sources = []
     for group in sorted(found):
         for opening in topo.rules_of.get(group, []):
-            if port is None or opening.admits(port) or opening.admits(port, UDP):
+            if port is None or opening.admits(port):
                 where = f"{topo.nodes[group].name} {opening.rule} {opening.source.field}"
-                sources.append(Source(**{**vars(opening.source), "field": where}))
+                sources.append(dataclasses.replace(opening.source, field=where))
     return sources
 
 

@@ -160,18 +160,24 @@ def _preview_unknowns(args: ResourceValidationArgs, report: ReportViolation) -> 
         report(f"{args.name}: unknown until the update runs: {unique}. They are judged once known.")
 
 
-def _unjudged(opening: Opening) -> str:
-    """Which guarded ports an unknown source would reach, so a preview says what it did not judge."""
-    reached = []
+def reached(opening: Opening, config: Mapping[str, Any]) -> list[str]:
+    """The guarded ports an opening admits, each with what listens there: `5000/tcp (the KumoProxy ...)`."""
+    out = []
     if opening.protocol in (model.TCP, model.ALL):
         for guarded in GUARDED:
-            hits = ports.overlap(opening.ports, guarded.ranges({}))
+            hits = ports.overlap(opening.ports, guarded.ranges(config))
             if hits:
-                reached.append(f"{ports.text(hits, 'tcp')} ({guarded.what})")
-    if not reached:
+                out.append(f"{ports.text(hits, 'tcp')} ({guarded.what})")
+    return out
+
+
+def _unjudged(opening: Opening) -> str:
+    """Which guarded ports an unknown source would reach, so a preview says what it did not judge."""
+    guarded = reached(opening, {})
+    if not guarded:
         return " (source not judged)"
     return (
-        f", the source of {opening.port_text()}, which reaches {' and '.join(reached)}: whether that is public "
+        f", the source of {opening.port_text()}, which reaches {' and '.join(guarded)}: whether that is public "
         "is not judged yet"
     )
 

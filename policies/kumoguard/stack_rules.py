@@ -22,7 +22,7 @@ from pulumi_policy import (
 
 from . import balancers, cidr, exposure, model, ports
 from .model import DEFAULT_SECURITY_GROUP, UNKNOWN, Opening, Source
-from .rules import GUARDED, Guarded, describe, exposure_message
+from .rules import GUARDED, Guarded, describe, exposure_message, reached
 from .topology import SENDING_IPS, Node, Topology
 
 ALLOWED_PREFIX_LISTS_SCHEMA = {
@@ -51,7 +51,7 @@ class RuleSet:
 
 def rule_sets(topo: Topology) -> list[RuleSet]:
     """Every rule set of the stack. Resolving them fills `topo.unresolved` with what preview left open."""
-    found = [(name, urn, openings, None) for name, urn, openings in topo.rule_sets()]
+    found = [(name, urn, openings, None) for name, urn, openings in topo.guard_rules()]
     found += [(lb.name, lb.urn, lb.openings, lb) for lb in balancers.published(topo)]
     out = []
     for name, urn, openings, balancer in found:
@@ -92,13 +92,12 @@ def _no_public_guarded_ports(args: StackValidationArgs, report: ReportViolation)
     config = args.get_config()
     allowed = set(config.get("allowedPrefixLists", []))
     for rules in rule_sets(topology(args)):
+        for opening in rules.unseen:
+            guarded = reached(opening, config)
+            if guarded and opening.source.text not in allowed:
+                report(_unseen_message(rules.name, opening, guarded), opening.urn)
         for guarded in GUARDED:
-            ranges = guarded.ranges(config)
-            for opening in rules.unseen:
-                hits = ports.overlap(opening.ports, ranges) if opening.protocol in (model.TCP, model.ALL) else []
-                if hits and opening.source.text not in allowed:
-                    report(_unseen_message(rules.name, opening, hits, guarded), opening.urn)
-            for found in exposure.exposures(rules.openings, ranges):
+            for found in exposure.exposures(rules.openings, guarded.ranges(config)):
                 if not _reported_by_a_resource_policy(found):
                     report(_stack_exposure_message(rules, found, guarded), rules.urn)
 
@@ -123,11 +122,11 @@ def _stack_exposure_message(rules: RuleSet, found: exposure.Exposure, guarded: G
     return exposure_message(where, found, guarded.what, fix, named=True)
 
 
-def _unseen_message(name: str, opening: Opening, hits, guarded: Guarded) -> str:
+def _unseen_message(name: str, opening: Opening, guarded: list[str]) -> str:
     plist = opening.source.text
     return (
-        f"{name} {opening.name} {describe(opening)}: admits {ports.text(hits, 'tcp')} ({guarded.what}) from prefix "
-        f"list {plist}, whose entries this stack does not show, so whether they are public cannot be judged. Fix: "
+        f"{name} {opening.name} {describe(opening)}: admits {', '.join(guarded)} from prefix list {plist}, whose "
+        "entries this stack does not show, so whether they are public cannot be judged. Fix: "
         f"define the list in this stack (aws.ec2.ManagedPrefixList with its entries), or allow it deliberately "
         f'with the policy config {{"no-public-guarded-ports": {{"allowedPrefixLists": ["{plist}"]}}}}.'
     )

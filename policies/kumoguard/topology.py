@@ -222,7 +222,7 @@ class Topology:
             out.append((prefix_list, f"entries[{index}].cidr", value))
         return out + self.entries_of.get(prefix_list, [])
 
-    def rule_sets(self) -> list[tuple[str, str, list[Opening]]]:
+    def guard_rules(self) -> list[tuple[str, str, list[Opening]]]:
         """(name, urn, openings) of every security group or firewall, inline rules and rule resources
         together, and of each group outside the stack that rule resources point at."""
         out = [(self.nodes[g].name, g, openings) for g, openings in self.rules_of.items()]
