@@ -222,3 +222,8 @@ def test_hetzner_targets_are_named_inline_or_by_server():
     nodes[0].props["targets"] = [{"type": "server", "serverId": 1}]
     nodes[2] = node(HC_TARGET, "t", loadBalancerId=301, type="server", serverId=2)
     assert_violation(POLICY, stack(*hcloud_stack(*nodes)), "targets: mta, proxy")
+
+
+def test_a_listener_of_a_load_balancer_outside_the_stack_counts_as_internet_facing():
+    nodes = [n for n in nlb() if n.type != LB]
+    assert_violation(POLICY, stack(*aws_stack(*nodes)), "load balancer arn:lb (not in this stack)", "5000/tcp")
