@@ -317,8 +317,9 @@ class Topology:
             found = model.openings(node.type, node.props, node.urn, node.name)
             for guard in guards or ():
                 rules[guard] += found
-            if not guards and found:
-                label = f"{node.name} (group unknown)" if guards is None else f"security group {_key(group)}"
+            if not guards and found:  # a group outside the stack gathers its rules; an unknown one, none
+                known = guards is not None and isinstance(group, str | int | float)
+                label = f"security group {_key(group)}" if known else f"{node.name} (its group unknown)"
                 self.loose_rules.setdefault(label, []).extend(found)
         return rules
 

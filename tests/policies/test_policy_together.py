@@ -118,6 +118,14 @@ def test_rule_resources_of_a_group_outside_the_stack_add_up_per_group():
     assert_no_violation("no-public-guarded-ports", split)
 
 
+def test_rule_resources_without_a_group_are_not_gathered_together():
+    rules = [
+        node(INGRESS_RULE, f"r{i}", ipProtocol="tcp", fromPort=22, toPort=22, cidrIpv4=c)
+        for i, c in enumerate(slash17s(2))
+    ]
+    assert_no_violation("no-public-guarded-ports", stack(*rules))
+
+
 def test_what_one_resource_shows_is_left_to_its_resource_policy():
     args = stack(*aws_stack(node(SG, "extra", id="extra", ingress=[tcp(22, *slash17s(2)), tcp(5000, "0.0.0.0/0")])))
     assert_no_violation("no-public-guarded-ports", args)
