@@ -6,6 +6,8 @@ installs already leave from the sending IP, and a replaced instance comes back o
 private and public addresses.
 """
 
+import base64
+import gzip
 import ipaddress
 import json
 import re
@@ -14,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import matrix
-from components.bootstrap import SsmToken
+from components.bootstrap import Bundle, Secret, SsmChannel, bearer_map, first_boot
 from components.bootstrap.userdata import pack
 from components.hosts import Machine, ownership
 from components.matrix import Role
@@ -171,11 +173,18 @@ class AwsFirewalls(pulumi.ComponentResource):
 
 
 class AwsSite(pulumi.ComponentResource):
-    """Everything hosts share on AWS, and the builder of their per-host parts."""
+    """Everything hosts share on AWS, the day-2 channel (SSM Parameter Store), and the builder of per-host parts."""
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kumomta:aws:Site", name, None, opts)
         self.settings = settings
+        self.region = aws.config.region
+        if not self.region:
+            # A RunError is reported as this one line, like the kumomta:* config errors.
+            raise pulumi.RunError("aws:region: is required; the hosts read their configuration from SSM there")
+        invoke = pulumi.InvokeOptions(parent=self)
+        self._caller = aws.get_caller_identity_output(opts=invoke)
+        self._partition = aws.get_partition_output(opts=invoke).partition
         child = pulumi.ResourceOptions(parent=self)
         self.network = AwsNetwork("network", settings, child)
         self.firewalls = AwsFirewalls("firewalls", settings, self.network.vpc_id, child)
@@ -189,6 +198,7 @@ class AwsSite(pulumi.ComponentResource):
             )
             for role, iam in self.roles.items()
         }
+        self.secrets_key = self._secrets_key()
         self._amis: dict[str, pulumi.Output[str]] = {}
         self.register_outputs({"vpcId": self.network.vpc_id})
 
@@ -196,19 +206,94 @@ class AwsSite(pulumi.ComponentResource):
         iam = aws.iam.Role(
             f"{role}-role",
             assume_role_policy=_EC2_TRUST,
-            description=f"KumoMTA {role} instances: SSM Session Manager and Run Command",
+            description=f"KumoMTA {role} instances: SSM Session Manager and Run Command, their configuration",
             tags=tags(role, f"{role}-role"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.iam.RolePolicyAttachment(
             f"{role}-ssm-core", role=iam.name, policy_arn=SSM_CORE, opts=pulumi.ResourceOptions(parent=iam)
         )
+        aws.iam.RolePolicy(
+            f"{role}-read-config",
+            role=iam.id,
+            policy=pulumi.Output.all(self._partition, self._caller.account_id).apply(
+                lambda a: _read_parameters(_parameter_arn(a[0], self.region, a[1], _role_path(role)) + "/*")
+            ),
+            opts=pulumi.ResourceOptions(parent=iam),
+        )
         return iam
 
-    def machine(self, host, name: str, role: Role, fqdn: str, user_data) -> Machine:
+    def _secrets_key(self) -> aws.kms.Key:
+        """The key of the stack's secrets: only the MTA role (through SSM) and the deployers may decrypt.
+
+        `AmazonSSMManagedInstanceCore` lets every managed instance call ssm:GetParameter on any
+        parameter, the proxies included, so reading is not what guards a secret: decrypting is.
+        """
+        stack = pulumi.get_stack()
+        key = aws.kms.Key(
+            "secrets-key",
+            description=f"KumoMTA {stack}: stack secrets; only the MTA role (through SSM) and the deployers decrypt",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(
+                account=self._caller.account_id,
+                partition=self._partition,
+                deployers=self._deployers(self._caller.arn),
+                mta_role=self.roles[Role.MTA].arn,
+            ).apply(lambda a: _key_policy(region=self.region, stack=stack, **a)),
+            tags=tags(Role.MTA, "secrets-key"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.kms.Alias(
+            "secrets-key-alias",
+            name=f"alias/kumomta-{stack}-secrets",
+            target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=key),
+        )
+        return key
+
+    def _deployers(self, caller_arn: pulumi.Output[str]) -> pulumi.Output[list[str]]:
+        """`aws.deployerArns`, or the IAM role or user running `pulumi up` (not its temporary session)."""
+        if self.settings.aws.deployer_arns:
+            return pulumi.Output.from_input(list(self.settings.aws.deployer_arns))
+        session = aws.iam.get_session_context_output(arn=caller_arn, opts=pulumi.InvokeOptions(parent=self))
+        return session.issuer_arn.apply(lambda arn: [arn])
+
+    def bearer_map(self, token: pulumi.Output[str]) -> pulumi.Output[Secret]:
+        """Nginx's bearer map as a SecureString under the secrets key; the MTAs' agent fetches it, user data never."""
+        parameter = aws.ssm.Parameter(
+            "bearer-map",
+            name=f"{_role_path(Role.MTA)}/secrets/bearer-map",
+            type="SecureString",
+            key_id=self.secrets_key.arn,
+            value=token.apply(lambda t: bearer_map(t, None).content),
+            description="Nginx bearer map of the KumoMTA injection token (the MTAs)",
+            tags=tags(Role.MTA, "bearer-map"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.all(token, parameter.name).apply(lambda a: bearer_map(a[0], a[1]))
+
+    def machine(self, host, name: str, role: Role, fqdn: str, bundle: pulumi.Output[Bundle]) -> Machine:
         conf = self.settings.aws
         instance_type = conf.mta_instance_type if role == Role.MTA else conf.proxy_instance_type
         under_host = pulumi.ResourceOptions(parent=host)
+        # The day-2 channel: `up` writes the bundle here, kumomta-sync on the host polls it.
+        parameter_name = f"{_role_path(role)}/{name}/bundle"
+        published = aws.ssm.Parameter(
+            f"{name}-bundle",
+            name=parameter_name,
+            type="String",
+            # Standard parameters hold 4 KB, advanced ones 8 KB; this picks as the value needs.
+            tier="Intelligent-Tiering",
+            # Not secret: secrets are only named here, by parameter and hash, so `preview --diff` shows every
+            # change. `value` is always a secret in pulumi-aws; `insecure_value` is its plain twin.
+            insecure_value=pulumi.Output.unsecret(
+                bundle.apply(lambda b: parameter_value(b.json(inline_secrets=False)))
+            ),
+            description=f"Configuration of {fqdn}, applied by kumomta-sync on the host",
+            tags=tags(role, f"{name}-bundle"),
+            opts=under_host,
+        )
         eni = aws.ec2.NetworkInterface(
             f"{name}-eni",
             subnet_id=self.network.subnet_ids[role],
@@ -231,6 +316,11 @@ class AwsSite(pulumi.ComponentResource):
             network_interface_id=eni.id,
             opts=pulumi.ResourceOptions(parent=host, depends_on=self.network.internet),
         )
+        peer = Role.PROXY if role == Role.MTA else Role.MTA
+        channel = SsmChannel(self.region, parameter_name)
+        user_data = self.network.subnet_cidrs[peer].apply(
+            lambda cidr: pack(first_boot(self.settings, name, role, channel, cidr))
+        )
         instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=conf.ami_id or self._ami(_architecture(instance_type)),
@@ -246,13 +336,13 @@ class AwsSite(pulumi.ComponentResource):
                 "volume_size": conf.root_volume_gb,
                 "tags": tags(role, f"{name}-root"),
             },
-            # Gzipped: an MTA's cloud-config is close to the 16 KiB AWS takes as text.
-            user_data_base64=pulumi.Output.from_input(user_data).apply(pack),
+            user_data_base64=user_data,
             tags=tags(role, f"{name}-instance"),
             opts=pulumi.ResourceOptions(
                 parent=host,
-                depends_on=[association, *self.network.internet],
-                # A new AMI or bootstrap must not replace a running host; cloud-init runs once anyway.
+                # Its first boot fetches the bundle, so the parameter comes first, and the route to SSM.
+                depends_on=[association, published, *self.network.internet],
+                # A new AMI or first boot must not replace a running host; the bundle carries every later change.
                 ignore_changes=["ami", "userDataBase64"],
                 # The ENI can be attached to one instance at a time.
                 delete_before_replace=True,
@@ -264,65 +354,8 @@ class AwsSite(pulumi.ComponentResource):
             private_ip=eni.private_ip,
             instance_id=instance.id,
             sending_ip=eip,
+            config_version=pulumi.Output.unsecret(bundle.apply(lambda b: b.version)),
         )
-
-    def token_channel(self, token: pulumi.Output[str]) -> pulumi.Output[SsmToken]:
-        """A SecureString under the key only the MTA role (through SSM) and the deployers may use.
-
-        `AmazonSSMManagedInstanceCore` lets every managed instance call ssm:GetParameter on any
-        parameter, the proxies included, so reading is not what guards the token: decrypting is.
-        """
-        region = aws.config.region
-        if not region:
-            # A RunError is reported as this one line, like the kumomta:* config errors.
-            raise pulumi.RunError("aws:region: is required; the MTAs read the injection token from SSM there")
-        stack = pulumi.get_stack()
-        invoke = pulumi.InvokeOptions(parent=self)
-        caller = aws.get_caller_identity_output(opts=invoke)
-        key = aws.kms.Key(
-            "secrets-key",
-            description=f"KumoMTA {stack}: stack secrets; only the MTA role (through SSM) and the deployers decrypt",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=pulumi.Output.all(
-                account=caller.account_id,
-                partition=aws.get_partition_output(opts=invoke).partition,
-                deployers=self._deployers(caller.arn),
-                mta_role=self.roles[Role.MTA].arn,
-            ).apply(lambda a: _key_policy(region=region, stack=stack, **a)),
-            tags=tags(Role.MTA, "secrets-key"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.kms.Alias(
-            "secrets-key-alias",
-            name=f"alias/kumomta-{stack}-secrets",
-            target_key_id=key.key_id,
-            opts=pulumi.ResourceOptions(parent=key),
-        )
-        parameter = aws.ssm.Parameter(
-            "inject-token",
-            name=f"{_mta_secrets(stack)}/inject-token",
-            type="SecureString",
-            key_id=key.arn,
-            value=token,
-            description="Bearer token of the KumoMTA injection endpoint (Nginx on the MTAs)",
-            tags=tags(Role.MTA, "inject-token"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.iam.RolePolicy(
-            "mta-read-inject-token",
-            role=self.roles[Role.MTA].id,
-            policy=parameter.arn.apply(_read_parameter),
-            opts=pulumi.ResourceOptions(parent=self.roles[Role.MTA]),
-        )
-        return parameter.name.apply(lambda name: SsmToken(name, region))
-
-    def _deployers(self, caller_arn: pulumi.Output[str]) -> pulumi.Output[list[str]]:
-        """`aws.deployerArns`, or the IAM role or user running `pulumi up` (not its temporary session)."""
-        if self.settings.aws.deployer_arns:
-            return pulumi.Output.from_input(list(self.settings.aws.deployer_arns))
-        session = aws.iam.get_session_context_output(arn=caller_arn, opts=pulumi.InvokeOptions(parent=self))
-        return session.issuer_arn.apply(lambda arn: [arn])
 
     def ptr(self, host, name: str, machine: Machine, fqdn: str, after: list[pulumi.Resource]) -> None:
         # AWS only sets the PTR once the forward record resolves to the address.
@@ -378,15 +411,27 @@ _EC2_TRUST = json.dumps(
 )
 
 
-def _read_parameter(arn: str) -> str:
-    """Read exactly one parameter; decrypting it is the key policy's to allow."""
+def _read_parameters(arn: str) -> str:
+    """Read a role's own parameters; decrypting a secret among them is the key policy's to allow."""
     statement = {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": arn}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-def _mta_secrets(stack: str) -> str:
-    """The SSM path of the secrets only the MTAs may decrypt."""
-    return f"/kumomta/{stack}/mta"
+def _role_path(role: Role) -> str:
+    """The SSM path of a role's configuration and secrets: its bundles, and (MTA) the secrets only it decrypts."""
+    return f"/kumomta/{pulumi.get_stack()}/{role.value}"
+
+
+def _parameter_arn(partition: str, region: str, account: str, path: str) -> str:
+    return f"arn:{partition}:ssm:{region}:{account}:parameter{path}"
+
+
+def parameter_value(document: str) -> str:
+    """The bundle as the parameter holds it: JSON, or gzipped and base64-encoded behind `gz:` (kumomta-sync)
+    when it would not fit a standard parameter's 4 KB (SSM PutParameter API reference, Value)."""
+    if len(document.encode()) <= 4096:
+        return document
+    return "gz:" + base64.b64encode(gzip.compress(document.encode(), mtime=0)).decode()
 
 
 def _key_policy(region: str, stack: str, account: str, partition: str, deployers: list[str], mta_role: str) -> str:
@@ -397,7 +442,7 @@ def _key_policy(region: str, stack: str, account: str, partition: str, deployers
     (AWS KMS developer guide, "How AWS Systems Manager Parameter Store uses AWS KMS").
     """
     root = f"arn:{partition}:iam::{account}:root"
-    parameters = f"arn:{partition}:ssm:{region}:{account}:parameter{_mta_secrets(stack)}/*"
+    parameters = _parameter_arn(partition, region, account, f"/kumomta/{stack}/mta") + "/*"
     statements = [
         {"Sid": "AccountAdministersNotDecrypts", "Effect": "Allow", "Principal": {"AWS": root},
          "Action": _KEY_ADMIN_ACTIONS, "Resource": "*"},

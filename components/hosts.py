@@ -10,7 +10,7 @@ from typing import Protocol
 
 import pulumi
 
-from components.bootstrap import InlineToken, SsmToken
+from components.bootstrap import Bundle, Secret
 from components.dns import DnsZone
 from components.matrix import Role
 
@@ -38,14 +38,18 @@ class Machine:
     """The protected address resource (EIP / PrimaryIp) that carries the host's reputation."""
     sending_ipv6: pulumi.CustomResource | None = None
     """Its IPv6 twin, where the cloud gives the IPv6 address a resource of its own (Hetzner)."""
+    config_version: pulumi.Output[str] | None = None
+    """The version of the bundle the day-2 channel hands the running host."""
 
 
 class Site(Protocol):
-    """A cloud backend: it owns the network and the role firewalls, and builds the per-host parts."""
+    """A cloud backend: it owns the network, the role firewalls and the day-2 channel, and builds per-host parts."""
 
     def machine(
-        self, host: pulumi.Resource, name: str, role: Role, fqdn: str, user_data: pulumi.Input[str]
-    ) -> Machine: ...
+        self, host: pulumi.Resource, name: str, role: Role, fqdn: str, bundle: pulumi.Output[Bundle]
+    ) -> Machine:
+        """The VM, booted to run `bundle`, and the channel that hands it every later version."""
+        ...
 
     def ptr(
         self, host: pulumi.Resource, name: str, machine: Machine, fqdn: str, after: list[pulumi.Resource]
@@ -53,8 +57,8 @@ class Site(Protocol):
 
     def spool(self, host: pulumi.Resource, name: str, machine: Machine) -> pulumi.Resource: ...
 
-    def token_channel(self, token: pulumi.Output[str]) -> pulumi.Output[SsmToken | InlineToken]:
-        """How the MTAs get the injection bearer token."""
+    def bearer_map(self, token: pulumi.Output[str]) -> pulumi.Output[Secret]:
+        """Nginx's bearer map of the injection token, as a secret file the MTAs' channel carries."""
         ...
 
 
@@ -68,8 +72,8 @@ class HostArgs:
     """The cloud backend that builds the machine."""
     zone: DnsZone
     """Where the forward records go."""
-    user_data: pulumi.Input[str]
-    """First-boot cloud-init. Later changes never replace a running host."""
+    bundle: pulumi.Output[Bundle]
+    """What the host runs and enforces; each new version reaches the running host without replacing it."""
 
 
 class _Host(pulumi.ComponentResource):
@@ -77,7 +81,7 @@ class _Host(pulumi.ComponentResource):
 
     def __init__(self, type_: str, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None):
         super().__init__(type_, name, None, opts)
-        machine = args.site.machine(self, name, self.role, args.fqdn, args.user_data)
+        machine = args.site.machine(self, name, self.role, args.fqdn, args.bundle)
         records = args.zone.records(self, name, args.fqdn, machine)
         args.site.ptr(self, name, machine, args.fqdn, after=records)
         self._build(name, args, machine)
@@ -87,12 +91,14 @@ class _Host(pulumi.ComponentResource):
         self.public_ipv6 = machine.public_ipv6
         self.private_ip = machine.private_ip
         self.instance_id = machine.instance_id
+        self.config_version = machine.config_version
         self.register_outputs(
             {
                 "fqdn": self.fqdn,
                 "publicIp": self.public_ip,
                 "privateIp": self.private_ip,
                 "instanceId": self.instance_id,
+                "configVersion": self.config_version,
             }
         )
 

@@ -30,6 +30,7 @@ class Peer(StrEnum):
     PROXY_HOSTS = "proxy-hosts"
     MONITORING = "monitoring"
     ADMIN = "admin"
+    DEPLOY = "deploy"
     RECIPIENT_MX = "recipient-mx"
     LOOPBACK = "loopback"
 
@@ -45,6 +46,7 @@ PEER_TITLES = {
     Peer.PROXY_HOSTS: "KumoProxy hosts",
     Peer.MONITORING: "Monitoring system only",
     Peer.ADMIN: "Admin networks",
+    Peer.DEPLOY: "Where pulumi up runs",
     Peer.RECIPIENT_MX: "Recipient MX",
     Peer.LOOPBACK: "Localhost only",
 }
@@ -69,6 +71,7 @@ class Row:
     origin: Literal["guide", "operational"] = "guide"
     when: str | None = None  # a bool Settings field that switches the row on
     note: str = ""
+    clouds: tuple[str, ...] = ("aws", "hcloud")  # where the row applies
 
 
 _TCP = ("tcp",)
@@ -155,6 +158,19 @@ MATRIX: tuple[Row, ...] = (
                 "hosts use unless ntpCidrs names servers. On Hetzner any NTP server (the distribution's pool) "
                 "unless ntpCidrs names servers.",
             ),
+            Row(
+                role,
+                "in",
+                _TCP,
+                22,
+                Peer.DEPLOY,
+                "Day-2 sync: pulumi up hands the host its configuration over SSH, to a forced command.",
+                "Deploy networks only.",
+                "operational",
+                note="Hetzner only (AWS hosts fetch theirs from SSM); the key it accepts runs kumomta-apply and "
+                "nothing else.",
+                clouds=("hcloud",),
+            ),
             Row(role, "out", _TCP, 80, Peer.INTERNET, _PACKAGES, "Public outbound.", "operational", "package_egress"),
             Row(role, "out", _TCP, 443, Peer.INTERNET, _PACKAGES, "Public outbound.", "operational", "package_egress"),
         )
@@ -186,7 +202,11 @@ class Rule:
 
 def rows(role: Role, settings: Settings) -> list[Row]:
     """The rows that are switched on for this role under these settings, loopback included."""
-    return [r for r in MATRIX if r.role == role and (r.when is None or getattr(settings, r.when))]
+    return [
+        r
+        for r in MATRIX
+        if r.role == role and settings.cloud in r.clouds and (r.when is None or getattr(settings, r.when))
+    ]
 
 
 def port_of(row: Row, settings: Settings) -> int:
@@ -207,6 +227,7 @@ def peer_cidrs(peer: Peer, settings: Settings) -> list[Network]:
         Peer.TIME: settings.time_servers,
         Peer.MONITORING: settings.monitoring_cidrs,
         Peer.ADMIN: settings.admin_cidrs,
+        Peer.DEPLOY: settings.deploy_cidrs,
     }.get(peer, [])
 
 

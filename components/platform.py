@@ -1,13 +1,13 @@
 """Assemble the stack: one site for the chosen cloud, then the proxies, then the MTAs.
 
-Proxies come first because each MTA's first-boot configuration names them by IP literal.
+Proxies come first because each MTA's configuration names them by IP literal.
 """
 
 import pulumi
 import pulumi_random as random
 
 from components.aws import AwsSite
-from components.bootstrap import ProxyTarget, mta_user_data, proxy_user_data
+from components.bootstrap import ProxyTarget, mta_bundle, proxy_bundle
 from components.dns import HcloudZone, Route53Zone
 from components.hcloud import HcloudSite
 from components.hosts import HostArgs, MtaHost, ProxyHost
@@ -28,26 +28,26 @@ def build(settings: Settings, token: pulumi.Output[str]) -> dict[str, MtaHost | 
     """Declare every resource of the stack; return the hosts by label."""
     site = HcloudSite("hcloud", settings) if settings.cloud == "hcloud" else AwsSite("aws", settings)
     zone = HcloudZone(settings.dns) if settings.dns.provider == "hcloud" else Route53Zone(settings.dns)
-    # The MTA subnet, not MTA addresses: proxies are built first, and SOCKS5 stays inside the network.
-    mta_sources = site.network.subnet_cidrs[Role.MTA]
+    # Each role's firewall names the other role's subnet, not its hosts, so it does not change with the fleet.
+    subnets = site.network.subnet_cidrs
     hosts: dict[str, MtaHost | ProxyHost] = {}
     proxies: list[pulumi.Output[ProxyTarget]] = []
     for label in settings.proxy_hosts:
-        user_data = mta_sources.apply(lambda cidr, label=label: proxy_user_data(settings, label, [cidr]))
-        proxy = ProxyHost(label, HostArgs(settings.fqdn(label), site, zone, user_data))
+        bundle = subnets[Role.MTA].apply(lambda cidr, label=label: proxy_bundle(settings, label, cidr))
+        proxy = ProxyHost(label, HostArgs(settings.fqdn(label), site, zone, bundle))
         hosts[label] = proxy
         proxies.append(_target(settings, proxy))
-    channel = site.token_channel(token)
+    bearer_map = site.bearer_map(token)
     for label in settings.mta_hosts:
-        user_data = pulumi.Output.all(channel, *proxies).apply(
-            lambda args, label=label: mta_user_data(settings, label, args[1:], args[0])
+        bundle = pulumi.Output.all(subnets[Role.PROXY], bearer_map, *proxies).apply(
+            lambda a, label=label: mta_bundle(settings, label, a[0], a[2:], a[1])
         )
-        hosts[label] = MtaHost(label, HostArgs(settings.fqdn(label), site, zone, user_data))
+        hosts[label] = MtaHost(label, HostArgs(settings.fqdn(label), site, zone, bundle))
     return hosts
 
 
 def outputs(hosts: dict[str, MtaHost | ProxyHost]) -> dict[str, dict[str, pulumi.Output]]:
-    """Per host: what operators and `make verify` need to find it."""
+    """Per host: what operators and `make verify` need to find it, and the configuration version it should run."""
     return {
         label: {
             "role": host.role.value,
@@ -55,6 +55,7 @@ def outputs(hosts: dict[str, MtaHost | ProxyHost]) -> dict[str, dict[str, pulumi
             "publicIp": host.public_ip,
             "privateIp": host.private_ip,
             "instanceId": host.instance_id,
+            "configVersion": host.config_version,
         }
         for label, host in hosts.items()
     }

@@ -56,6 +56,9 @@ HCLOUD_LOCATIONS = {
 # A Hetzner firewall rule holds at most this many source or destination addresses.
 HCLOUD_IPS_PER_RULE = 100
 
+# Hetzner keeps the first address of a subnet for its gateway; hosts are numbered from here.
+_FIRST_HOST = 10
+
 _RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 # Where hosts may sync their clocks when `ntpCidrs` is not set. AWS needs no rule: security groups
@@ -258,6 +261,7 @@ class HcloudSettings(_Model):
     proxy_server_type: str = "cx23"
     image: str = "ubuntu-22.04"
     backups: bool = False
+    """Refused: Hetzner's backups copy the root disk, and the secrets live there (README, "What is never exposed")."""
     delete_protection: bool = True
     spool_volume_gb: int = Field(default=50, ge=10, le=10240)
     network_cidr: PrivateCidr = "10.43.0.0/16"
@@ -265,10 +269,29 @@ class HcloudSettings(_Model):
     proxy_subnet_cidr: PrivateCidr = "10.43.2.0/24"
     ssh_keys: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = []
     """Names or IDs of Hetzner SSH keys for root; without one, Hetzner mails out a root password."""
+    private_ips: dict[str, ipaddress.IPv4Address] = {}
+    """Private address per host label; by default the Nth host of a role gets its subnet's address 10 + N."""
+
+    @field_validator("backups")
+    @classmethod
+    def _no_backups(cls, backups: bool) -> bool:
+        if backups:
+            raise ValueError(
+                "true is refused: Hetzner's backups copy the root disk, where the injection token (and DKIM keys) "
+                "live, so anyone who can restore one in the project gets them. The hosts are rebuilt from the "
+                "stack instead, and queued mail lives on the spool volume, which backups never include"
+            )
+        return backups
 
     @property
     def network_zone(self) -> str:
         return HCLOUD_LOCATIONS[self.location]
+
+    def private_ip(self, subnet: Network, labels: list[str], label: str) -> str:
+        """Pinned, so a replaced server comes back on the address the MTAs dial and the firewalls name."""
+        if label in self.private_ips:
+            return str(self.private_ips[label])
+        return str(subnet.network_address + _FIRST_HOST + labels.index(label))
 
     @model_validator(mode="after")
     def _subnets(self):
@@ -309,6 +332,8 @@ class Settings(_Model):
     monitoring_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
     proxy_metrics_port: Port = 9101
     admin_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
+    deploy_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
+    """Hetzner: where `pulumi up` runs; it pushes each host's configuration over SSH from there."""
     package_egress: bool = True
     ipv6: bool = False
     dns: Annotated[Route53Dns | HcloudDns, Field(discriminator="provider")]
@@ -344,6 +369,32 @@ class Settings(_Model):
             )
         return cidrs
 
+    @field_validator("hcloud")
+    @classmethod
+    def _private_ips_fit(cls, conf: "HcloudSettings", info: ValidationInfo) -> "HcloudSettings":
+        """Every host's pinned address is inside its role's subnet, and no two hosts share one."""
+        roles = {"mtaSubnetCidr": info.data.get("mta_hosts", []), "proxySubnetCidr": info.data.get("proxy_hosts", [])}
+        unknown = sorted(set(conf.private_ips) - {label for labels in roles.values() for label in labels})
+        if unknown:
+            raise ValueError(f"privateIps names {unknown[0]!r}, which is not a host of this stack")
+        taken: dict[str, str] = {}
+        for key, labels in roles.items():
+            subnet = getattr(conf, key.replace("Cidr", "_cidr").replace("Subnet", "_subnet").lower())
+            usable = subnet.num_addresses - _FIRST_HOST - 1
+            if len(labels) > usable:
+                raise ValueError(f"{key} {subnet} holds {usable} hosts, not {len(labels)}; give it a wider range")
+            for label in labels:
+                address = conf.private_ip(subnet, labels, label)
+                if not (
+                    ipaddress.ip_address(address) in subnet
+                    and subnet.network_address + 1 < ipaddress.ip_address(address) < subnet.broadcast_address
+                ):
+                    raise ValueError(f"privateIps.{label}: {address} is not a host address of {key} {subnet}")
+                if address in taken:
+                    raise ValueError(f"privateIps.{label}: {address} is also {taken[address]}'s address")
+                taken[address] = label
+        return conf
+
     @field_validator("dns")
     @classmethod
     def _zone_holds_domain(cls, dns: Route53Dns | HcloudDns, info: ValidationInfo) -> Route53Dns | HcloudDns:
@@ -378,6 +429,20 @@ class Settings(_Model):
         if any(net.prefixlen == 0 for net in nets):
             return None
         return [str(net.network_address) for net in nets]
+
+    @field_validator("deploy_cidrs")
+    @classmethod
+    def _deploy_channel(cls, nets: list[Network], info: ValidationInfo) -> list[Network]:
+        """Hetzner has no parameter store: `pulumi up` hands hosts their configuration over SSH (README)."""
+        cloud = info.data.get("cloud")
+        if cloud == "hcloud" and not nets:
+            raise ValueError(
+                "is required on Hetzner: `pulumi up` hands each host its configuration over SSH from there; "
+                "name the network it runs from (a /32 for one machine, your self-hosted runner's or bastion's)"
+            )
+        if cloud == "aws" and nets:
+            raise ValueError("is for Hetzner only; AWS hosts fetch their configuration from SSM Parameter Store")
+        return nets
 
     @field_validator("ntp_cidrs")
     @classmethod

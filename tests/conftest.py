@@ -1,14 +1,27 @@
-"""Skipped tests are named in the summary, not only under `pytest -rs`.
+"""What every test module may use: a moto server standing in for AWS, and skips named in the summary.
 
 A test skips when this machine lacks a tool or a privilege that `.ci/run` provides. That must be
 visible in `make test`'s last lines; with KUMOMTA_FAIL_ON_SKIP=1 (as `.ci/run` sets it) a skip fails
 the run, because there it means the CI machine lost a package it was meant to install.
 """
 
+import logging
 import os
 from collections import Counter
 
 import pytest
+from moto.server import ThreadedMotoServer
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """One moto server on loopback for the session (a fresh backend costs a second); tests keep apart by name."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 def pytest_terminal_summary(terminalreporter):

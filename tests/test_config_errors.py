@@ -86,4 +86,4 @@ def test_an_aws_stack_without_a_region_is_one_line_too(monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     with pytest.raises(pulumi.RunError) as caught:
         run_stack("prod", {"aws:region": ""})
-    assert str(caught.value) == "aws:region: is required; the MTAs read the injection token from SSM there"
+    assert str(caught.value) == "aws:region: is required; the hosts read their configuration from SSM there"

@@ -17,6 +17,8 @@ from typing import Any
 
 import pulumi
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
@@ -171,6 +173,8 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         if args.typ.startswith("hcloud:"):
             return self._hcloud(args, state)
+        if args.typ == "tls:index/privateKey:PrivateKey":
+            return self._tls_key(args, state)
         kind = args.typ.split(":")[-1]
         resource_id = args.resource_id or f"{kind.lower()}-{_digest(args.name)[:17]}"
         if "name" not in state and args.typ.startswith("aws:"):
@@ -208,6 +212,20 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         if args.typ == "aws:ec2/eip:Eip":
             return {"publicIp": str(self._public(args.name, 4)), "allocationId": f"eipalloc-{_digest(args.name)[:17]}"}
         return {}
+
+    def _tls_key(self, args, state: dict) -> tuple[str, dict]:
+        """A real key pair, derived from the resource name so the plan is the same every run (ED25519 only)."""
+        if state.get("algorithm") != "ED25519":
+            raise NotImplementedError(f"placeholder {state.get('algorithm')} keys")
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"tls/{args.name}".encode()).digest())
+        public = key.public_key()
+        state.update(
+            privateKeyOpenssh=key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode(),
+            privateKeyPem=key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+            publicKeyOpenssh=public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + "\n",
+            publicKeyPem=public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode(),
+        )
+        return args.resource_id or _digest(f"tls/{args.name}")[:40], state
 
     def _hcloud(self, args, state: dict) -> tuple[str, dict]:
         """Hetzner IDs are integers (subnets and RRSets have composite ones); addresses follow the links."""

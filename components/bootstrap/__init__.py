@@ -1,10 +1,22 @@
-"""First-boot configuration of the hosts, rendered as text from the settings and the matrix.
+"""What the hosts run, rendered as text from the settings and the matrix.
 
-Everything here is a pure function of plain values: no Pulumi resources, so the backends call it
-inside `Output.apply` and the tests feed its output to the real tools.
+`userdata` is a host's first boot, `bundle` what it runs and enforces from then on (the day-2
+channel's payload). Everything here is a pure function of plain values: no Pulumi resources, so the
+backends call it inside `Output.apply` and the tests feed its output to the real tools.
 """
 
-from components.bootstrap.peers import InlineToken, ProxyTarget, SsmToken
-from components.bootstrap.userdata import mta_user_data, proxy_user_data
+from components.bootstrap.bundle import Bundle, Secret, bearer_map, mta_bundle, proxy_bundle
+from components.bootstrap.peers import ProxyTarget, SshChannel, SsmChannel
+from components.bootstrap.userdata import first_boot
 
-__all__ = ["InlineToken", "ProxyTarget", "SsmToken", "mta_user_data", "proxy_user_data"]
+__all__ = [
+    "Bundle",
+    "ProxyTarget",
+    "Secret",
+    "SshChannel",
+    "SsmChannel",
+    "bearer_map",
+    "first_boot",
+    "mta_bundle",
+    "proxy_bundle",
+]

@@ -31,10 +31,17 @@ PROXY_ENV = "/etc/kumoproxy/listen.env"
 
 ACME_ROOT = "/var/www/acme"
 TLS_DIR = "/etc/nginx/kumomta-tls"
-TOKEN_MAP = "/etc/nginx/kumomta-bearer.map"
+NGINX_SECRETS = "/etc/nginx/kumomta-secrets"
+TOKEN_MAP = f"{NGINX_SECRETS}/bearer.map"
 NGINX_SITE = "/etc/nginx/conf.d/kumomta.conf"
 SBIN = "/usr/local/sbin"
 RESOLVED_CONF = "/etc/systemd/resolved.conf.d/kumomta.conf"
+CHRONY_CONF = "/etc/chrony/chrony.conf"
+FIREWALL = "/etc/nftables.conf"
+
+# Where kumomta-apply records the version a host runs. On AWS it is on tmpfs, like the secrets: after a
+# reboot nothing counts as applied until kumomta-sync has fetched everything again.
+STATE_DIR = {"aws": "/run/kumomta-infra", "hcloud": "/var/lib/kumomta-infra"}
 
 # Link-local cloud services that no cloud firewall filters but a default-drop host firewall would.
 METADATA = "169.254.169.254"

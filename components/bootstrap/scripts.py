@@ -8,7 +8,8 @@ from components.bootstrap.render import TEMPLATES
 NAMES = (
     "kumomta-tls-placeholder",
     "kumomta-cert-deploy",
-    "kumomta-token",
+    "kumomta-apply",
+    "kumomta-sync",
     "kumomta-spool",
     "kumoproxy-address",
     "kumomta-resolver",

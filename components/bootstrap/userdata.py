@@ -1,24 +1,26 @@
-"""The cloud-config of each role: packages, files, and the first-boot commands that tie them together.
+"""First boot of each role: install the host, its agent and a safe starting state; the bundle does the rest.
 
-Files are written after cloud-init's package install (`defer`), so no Ubuntu package overwrites
-them; the kumomta package, installed by `runcmd` from its own repository, keeps an existing
-`init.lua`. `runcmd` applies the host firewall first, so the rest of the bootstrap already runs
-under the rules the host keeps.
+What a host runs and enforces day to day (firewall, resolvers, Nginx, the kumod and KumoProxy
+policies, secrets) is its bundle (`bundle.py`), delivered by the day-2 channel at first boot and after
+every `pulumi up`. The user data only gets the host that far, and holds no secret on either cloud
+(Hetzner's carries the host's own SSH host key, which pins the channel). Its size does not grow with the
+fleet. Files are written after cloud-init's package install (`defer`), so no package overwrites them;
+`runcmd` applies the host firewall first, so the rest of the bootstrap already runs under its rules.
 """
 
 import base64
 import gzip
-from collections.abc import Sequence
 
 import yaml
 
-from components.bootstrap import firewall, kumo, layout, nginx, scripts
-from components.bootstrap.peers import InlineToken, ProxyTarget, SsmToken
+from components.bootstrap import bundle, kumo, layout, scripts
+from components.bootstrap.peers import SshChannel, SsmChannel
 from components.bootstrap.render import template
 from components.matrix import Role
 from components.settings import Settings
 
-# What each cloud accepts, before any base64 of the API. An MTA's plain text is near AWS's limit.
+# What each cloud accepts: AWS counts the raw bytes before the API's base64 (here: the gzip), Hetzner the
+# text of the API field (here: the base64 of the gzip).
 USER_DATA_LIMITS = {"aws": 16 * 1024, "hcloud": 32 * 1024}
 
 # Where a fresh spool volume shows up: Nitro NVMe and Xen names on AWS, the SCSI id on Hetzner.
@@ -37,31 +39,83 @@ INSTALL_KUMOMTA = (
     "apt-get update -q",
     "DEBIAN_FRONTEND=noninteractive apt-get install -y -q kumomta",
 )
-# The resolvers first, then the firewall that allows only them: every later step already runs as the host will.
+# The resolvers and clock first, then the firewall that allows only them: every later step already runs as
+# the host will.
 _NETWORK = (
     f"{layout.SBIN}/kumomta-resolver /run/systemd/network /etc/systemd/network",
-    "nft -f /etc/nftables.conf",
+    "systemctl restart chrony.service",
+    f"nft -f {layout.FIREWALL}",
     "systemctl enable nftables.service",
 )
-_BASE_PACKAGES = ["nftables", "curl", "gnupg", "ca-certificates"]
+_BASE_PACKAGES = ["nftables", "chrony", "curl", "gnupg", "ca-certificates"]
+# Hetzner: `pulumi up` connects as this user, whose only command is kumomta-apply (waiting for first boot).
+SYNC_USER = "kumomta-sync"
+SYNC_COMMAND = f"{layout.SBIN}/kumomta-apply --wait-boot 1200"
+# AWS: the secrets live on tmpfs, so no disk, snapshot or image of the root volume carries them.
+_SECRET_MOUNT_OPTIONS = "mode=0700,size=1m,nosuid,nodev,noexec"
 
 
-def mta_user_data(
-    settings: Settings,
-    label: str,
-    proxies: Sequence[ProxyTarget],
-    token: SsmToken | InlineToken,
-) -> str:
-    """First boot of an MTA: kumod behind Nginx, its spool volume, the token, the host firewall."""
+def first_boot(settings: Settings, label: str, role: Role, channel: SsmChannel | SshChannel, peer_subnet: str) -> str:
+    """The cloud-config of one host: the same on every host of a role, but for its name and channel."""
     fqdn = settings.fqdn(label)
+    state = layout.STATE_DIR[settings.cloud]
     files = [
-        _file("/etc/nftables.conf", firewall.ruleset(Role.MTA, settings, fqdn, {Role.PROXY: _ips(proxies)})),
-        *_resolver(settings),
+        *(_file(f.path, f.content) for f in bundle.host_network(settings, role, fqdn, [peer_subnet])),
+        *_scripts("kumomta-resolver", "kumomta-apply"),
+    ]
+    packages = list(_BASE_PACKAGES)
+    if role == Role.MTA:
+        packages += ["nginx", "certbot"]
+        files += _mta_files(settings, fqdn, state)
+        commands = [*_NETWORK, *_mta_commands(settings, fqdn)]
+    else:
+        files += [
+            *_scripts("kumoproxy-address"),
+            _file("/etc/systemd/system/kumoproxy.service", kumo.proxy_unit()),
+            _applied_first("kumoproxy.service", state),
+        ]  # fmt: skip
+        commands = [
+            *_NETWORK,
+            *INSTALL_KUMOMTA,
+            # The package enables kumod and the TSA daemon; a proxy host runs neither.
+            "systemctl disable --now kumomta.service kumo-tsa-daemon.service",
+            f"{layout.SBIN}/kumoproxy-address {settings.cloud} {layout.PROXY_ENV}",
+            "systemctl daemon-reload",
+            "systemctl enable kumoproxy.service",
+        ]
+    doc = {"fqdn": fqdn, "prefer_fqdn_over_hostname": True, "package_update": True}
+    if isinstance(channel, SsmChannel):
+        packages.append("python3-boto3")  # kumomta-sync reads SSM with the instance role
+        files += [
+            *_scripts("kumomta-sync"),
+            _file("/etc/systemd/system/kumomta-sync.service", template("kumomta-sync.service", state_dir=state,
+                  sbin=layout.SBIN, region=channel.region, parameter=channel.parameter)),
+            _file("/etc/systemd/system/kumomta-sync.timer", template("kumomta-sync.timer")),
+        ]  # fmt: skip
+        if role == Role.MTA:
+            doc["mounts"] = [["tmpfs", layout.NGINX_SECRETS, "tmpfs", _SECRET_MOUNT_OPTIONS, "0", "0"]]
+        # The first bundle now, waiting for the role's credentials to propagate; then the timer follows `up`.
+        commands += [
+            "systemctl daemon-reload",
+            f"KUMOMTA_STATE={state} {layout.SBIN}/kumomta-sync {channel.region} {channel.parameter} --wait 900",
+            "systemctl enable --now kumomta-sync.timer",
+        ]
+    else:
+        doc.update(_ssh_channel(channel))
+    doc.update(packages=packages, write_files=files, runcmd=commands)
+    title = "KumoMTA host" if role == Role.MTA else "KumoProxy host"
+    return f"#cloud-config\n# {title} {fqdn}, rendered by kumomta-infra.\n" + yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, width=1000
+    )
+
+
+def _mta_files(settings: Settings, fqdn: str, state: str) -> list[dict]:
+    return [
         *_scripts("kumomta-spool", "kumomta-spool-grow", "kumomta-tls-placeholder", "kumomta-cert-deploy"),
-        _file(layout.NGINX_SITE, nginx.site(fqdn, ipv6=settings.ipv6)),
-        _file(layout.POLICY, kumo.mta_policy(fqdn, proxies)),
         _file("/etc/systemd/system/kumomta.service.d/spool.conf",
               template("kumomta-spool.conf", spool_dir=layout.SPOOL_DIR)),
+        _applied_first("kumomta.service", state),
+        _applied_first("nginx.service", state),
         _file("/etc/systemd/system/kumomta-acme.service", template(
             "kumomta-acme.service", fqdn=fqdn, acme_root=layout.ACME_ROOT, sbin=layout.SBIN, tls_dir=layout.TLS_DIR)),
         _file("/etc/systemd/system/kumomta-acme.timer", template("kumomta-acme.timer", fqdn=fqdn)),
@@ -69,24 +123,14 @@ def mta_user_data(
               template("kumomta-spool-grow.service", spool_dir=layout.SPOOL_DIR, sbin=layout.SBIN)),
         _file("/etc/systemd/system/kumomta-spool-grow.timer", template("kumomta-spool-grow.timer")),
     ]  # fmt: skip
-    packages = [*_BASE_PACKAGES, "nginx", "certbot"]
-    if isinstance(token, InlineToken):
-        files.append(_file(layout.TOKEN_MAP, nginx.token_map_line(token.value), "0600"))
-        fetch_token = []
-    else:
-        packages.append("awscli")  # Ubuntu 22.04's own package; the snap would need the Snap Store too.
-        files += [
-            _file(layout.TOKEN_MAP, "# Written at boot by kumomta-token; until then every request is 401.\n", "0600"),
-            *_scripts("kumomta-token"),
-            _file("/etc/systemd/system/kumomta-token.service", _token_unit(token)),
-        ]
-        fetch_token = ["systemctl enable --now kumomta-token.service"]
+
+
+def _mta_commands(settings: Settings, fqdn: str) -> list[str]:
     spool = " ".join(
         [f"{layout.SBIN}/kumomta-spool", layout.SPOOL_LABEL, layout.SPOOL_DIR, "/etc/fstab"]
         + [f"'{glob}'" for glob in SPOOL_DEVICES[settings.cloud]]
     )
-    commands = [
-        *_NETWORK,
+    return [
         spool,
         *INSTALL_KUMOMTA,
         # The package makes these kumod's only if they are missing, and write_files made them first (as root),
@@ -96,70 +140,51 @@ def mta_user_data(
         "systemctl disable --now kumo-tsa-daemon.service",
         f"chown kumod:kumod {layout.SPOOL_DIR} && chmod 2770 {layout.SPOOL_DIR}",
         f"install -d {layout.DKIM_DIR} && chown kumod:kumod {layout.DKIM_DIR} && chmod 0700 {layout.DKIM_DIR}",
+        # kumod and Nginx start when the first bundle is applied (kumomta-apply), not before.
         "systemctl daemon-reload",
-        "systemctl restart kumomta.service",
         "rm -f /etc/nginx/sites-enabled/default",
         f"install -d -m 0755 {layout.ACME_ROOT}",
         f"{layout.SBIN}/kumomta-tls-placeholder {layout.TLS_DIR} {fqdn}",
-        *fetch_token,
-        "systemctl restart nginx.service",
         "systemctl enable --now kumomta-acme.timer",
         "systemctl enable --now kumomta-spool-grow.timer",
     ]
-    return _cloud_config(settings, f"KumoMTA host {fqdn}", fqdn, packages, files, commands)
 
 
-def proxy_user_data(settings: Settings, label: str, mta_sources: Sequence[str]) -> str:
-    """First boot of a proxy: KumoProxy as a hardened unit, the host firewall with 5000 for `mta_sources` only."""
-    fqdn = settings.fqdn(label)
-    files = [
-        _file("/etc/nftables.conf", firewall.ruleset(Role.PROXY, settings, fqdn, {Role.MTA: list(mta_sources)})),
-        *_resolver(settings),
-        *_scripts("kumoproxy-address"),
-        _file(layout.PROXY_POLICY, kumo.proxy_policy(fqdn, settings)),
-        _file("/etc/systemd/system/kumoproxy.service", kumo.proxy_unit()),
-    ]
-    commands = [
-        *_NETWORK,
-        *INSTALL_KUMOMTA,
-        # The package enables kumod and the TSA daemon; a proxy host runs neither.
-        "systemctl disable --now kumomta.service kumo-tsa-daemon.service",
-        f"{layout.SBIN}/kumoproxy-address {settings.cloud} {layout.PROXY_ENV}",
-        "systemctl daemon-reload",
-        "systemctl enable --now kumoproxy.service",
-    ]
-    return _cloud_config(settings, f"KumoProxy host {fqdn}", fqdn, _BASE_PACKAGES, files, commands)
+def _ssh_channel(channel: SshChannel) -> dict:
+    """The user `pulumi up` pushes bundles as, able to run nothing but kumomta-apply, and a pinned host key."""
+    return {
+        "users": [
+            "default",
+            {
+                "name": SYNC_USER,
+                "system": True,
+                "shell": "/bin/sh",
+                "lock_passwd": True,
+                "ssh_authorized_keys": [f'restrict,command="sudo -n {SYNC_COMMAND}" {channel.deploy_key.strip()}'],
+                "sudo": f"ALL=(root) NOPASSWD: {SYNC_COMMAND}",
+            },
+        ],
+        # Only the stack's host key, so the deployer's pinned key is the only one the host can offer.
+        "ssh_keys": {"ed25519_private": channel.host_private_key, "ed25519_public": channel.host_public_key.strip()},
+        # Keys of these types are generated only where none exists (cloud-init cc_ssh); ours does.
+        "ssh_genkeytypes": ["ed25519"],
+        "ssh_deletekeys": True,
+    }
+
+
+def _applied_first(unit: str, state: str) -> dict:
+    return _file(f"/etc/systemd/system/{unit}.d/kumomta-applied.conf",
+                 template("applied-first.conf", applied=f"{state}/applied.json"))  # fmt: skip
 
 
 def pack(user_data: str) -> str:
-    """Gzip, then base64: AWS takes it as `user_data_base64`, Hetzner's datasource decodes it itself.
+    """Gzip, then base64: AWS takes it as `user_data_base64`, and cloud-init's Hetzner datasource decodes
+    base64 user data itself, "possibly gzipped" (cloudinit/sources/DataSourceHetzner.py), so both clouds take
+    about a fifth of the plain size. cloud-init unpacks gzip on its own.
 
     `mtime=0` keeps the bytes, and so the plan, identical from run to run.
     """
     return base64.b64encode(gzip.compress(user_data.encode(), mtime=0)).decode()
-
-
-def _token_unit(token: SsmToken) -> str:
-    for value in (token.parameter, token.region):
-        if not value or any(c.isspace() or c in "'\"\\;$`" for c in value):
-            raise ValueError(f"{value!r} cannot be passed to kumomta-token")
-    return template(
-        "kumomta-token.service",
-        sbin=layout.SBIN,
-        region=token.region,
-        parameter=token.parameter,
-        token_map=layout.TOKEN_MAP,
-    )
-
-
-def _resolver(settings: Settings) -> list[dict]:
-    """systemd-resolved asks exactly the resolvers the firewalls allow."""
-    servers = " ".join(str(net.network_address) for net in settings.resolvers)
-    return [_file(layout.RESOLVED_CONF, template("resolved.conf", servers=servers)), *_scripts("kumomta-resolver")]
-
-
-def _ips(proxies: Sequence[ProxyTarget]) -> list[str]:
-    return [p.connect_ip for p in proxies]
 
 
 def _file(path: str, content: str, permissions: str = "0644") -> dict:
@@ -168,25 +193,6 @@ def _file(path: str, content: str, permissions: str = "0644") -> dict:
 
 def _scripts(*names: str) -> list[dict]:
     return [_file(f"{layout.SBIN}/{name}", scripts.script(name), "0755") for name in names]
-
-
-def _cloud_config(
-    settings: Settings, title: str, fqdn: str, packages: list[str], files: list[dict], commands: list[str]
-) -> str:
-    doc = {
-        "fqdn": fqdn,
-        "prefer_fqdn_over_hostname": True,
-        "package_update": True,
-        "packages": packages,
-        "write_files": files,
-        "runcmd": commands,
-    }
-    if settings.ntp_servers is not None:
-        # chrony uses exactly the servers the firewalls let NTP reach (cloud-init cc_ntp: explicit servers
-        # and no pools replace the distribution's pool).
-        doc["ntp"] = {"enabled": True, "ntp_client": "chrony", "servers": settings.ntp_servers, "pools": []}
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1000)
-    return f"#cloud-config\n# {title}, rendered by kumomta-infra.\n{body}"
 
 
 class _Dumper(yaml.SafeDumper):

@@ -1,4 +1,4 @@
-"""Only the MTA role can read the injection token: the registered policy documents, evaluated.
+"""Only the MTA role can read the injection token's bearer map: the registered policy documents, evaluated.
 
 Every SSM-managed instance may call ssm:GetParameter on any parameter, because
 AmazonSSMManagedInstanceCore grants it on "*". So the proxies can fetch the SecureString; what
@@ -60,7 +60,7 @@ def _role_documents(result, role: str) -> tuple[str, list[dict]]:
 
 def _can_read_token(result, principal: str, identity: list[dict]) -> tuple[bool, bool]:
     """(may fetch the parameter, may decrypt it through SSM)."""
-    (parameter,) = result.of_type("aws:ssm/parameter:Parameter")
+    parameter = result.by_name("bearer-map")
     (key,) = result.of_type("aws:kms/key:Key")
     assert parameter.inputs["keyId"] == key.state["arn"], "the token is under the stack's own key"
     fetch = identity_allows(identity, Request(principal, "ssm:GetParameter", parameter.state["arn"]))
@@ -84,6 +84,15 @@ def test_the_mta_role_reads_and_decrypts_the_token():
 def test_the_proxy_role_can_fetch_the_parameter_but_never_decrypt_it():
     result = run()
     assert _can_read_token(result, *_role_documents(result, "proxy")) == (True, False)
+
+
+def test_each_role_reads_its_own_bundle_and_the_proxy_no_secret():
+    result = run()
+    for role in ("mta", "proxy"):
+        principal, identity = _role_documents(result, role)
+        own = result.by_name(f"{role}-bundle").state["arn"]
+        assert identity_allows(identity, Request(principal, "ssm:GetParameter", own))
+        assert result.by_name(f"{role}-bundle").inputs["type"] == "String"  # no key involved
 
 
 def test_the_mta_role_cannot_decrypt_outside_ssm_or_outside_its_own_path():

@@ -9,7 +9,7 @@ import pytest
 from components import matrix
 from components.bootstrap.firewall import PLUMBING, ruleset
 from components.matrix import Role
-from tests.bootstrap.conftest import MTA_SOURCES, PROXIES, need, settings
+from tests.bootstrap.conftest import SUBNETS, need, settings
 
 _ACCEPT = re.compile(
     r"^(?P<family>ip6?) (?P<where>saddr|daddr) (?P<addrs>\{ [^}]+ \}|\S+) (?P<proto>tcp|udp) "
@@ -24,7 +24,7 @@ _VARIANTS = [
 
 def _render(cloud: str, role: Role, **overrides) -> tuple[str, object, dict]:
     s = settings(cloud, **overrides)
-    groups = {Role.MTA: MTA_SOURCES[cloud], Role.PROXY: [p.connect_ip for p in PROXIES[cloud]]}
+    groups = {Role.MTA: [SUBNETS[cloud]["mta"]], Role.PROXY: [SUBNETS[cloud]["proxy"]]}
     return ruleset(role, s, f"{role}.example.com", groups), s, groups
 
 
@@ -93,16 +93,17 @@ def test_only_the_framework_and_plumbing_accept_anything_else(cloud, role):
     assert chains["forward"] == ["type filter hook forward priority filter; policy drop;"]
 
 
-def test_socks_port_is_open_on_the_proxy_only_to_the_given_mta_sources():
+def test_socks_port_is_open_on_the_proxy_only_to_the_mta_subnet():
     text, _, _ = _render("hcloud", Role.PROXY)
     lines = [line.strip() for line in text.splitlines() if "dport 5000" in line]
-    assert lines == ['ip saddr { 10.0.1.2/32, 10.0.1.3/32 } tcp dport 5000 accept comment "in-tcp-5000-mta-hosts"']
+    assert lines == ['ip saddr 10.43.1.0/24 tcp dport 5000 accept comment "in-tcp-5000-mta-hosts"']
 
 
-def test_mta_reaches_5000_only_on_the_proxies_and_8000_is_never_named():
+def test_mta_reaches_5000_only_in_the_proxy_subnet_and_8000_is_never_named():
+    """The proxy subnet holds only proxies, so naming it lets a new proxy in without touching the MTAs' firewall."""
     text, _, _ = _render("aws", Role.MTA)
     lines = [line.strip() for line in text.splitlines() if "dport 5000" in line]
-    assert lines == ['ip daddr 10.42.2.10/32 tcp dport 5000 accept comment "out-tcp-5000-proxy-hosts"']
+    assert lines == ['ip daddr 10.42.2.0/24 tcp dport 5000 accept comment "out-tcp-5000-proxy-hosts"']
     assert "8000" not in text
 
 

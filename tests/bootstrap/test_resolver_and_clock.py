@@ -19,7 +19,7 @@ import yaml
 from components.bootstrap import firewall
 from components.matrix import Role
 from components.settings import ConfigError
-from tests.bootstrap.conftest import settings
+from tests.bootstrap.conftest import need, settings
 from tests.bootstrap.nginx_harness import install
 from tests.bootstrap.test_userdata import _render
 
@@ -101,33 +101,46 @@ def test_resolvers_and_ntp_servers_are_single_addresses():
         settings("hcloud", ntpCidrs=["0.0.0.0/0", "192.0.2.1/32"])
 
 
-def _ntp(text: str) -> dict | None:
-    return yaml.safe_load(text).get("ntp")
+def _chrony(text: str) -> list[str]:
+    """The source lines of the rendered /etc/chrony/chrony.conf."""
+    return [
+        line for line in _files(text)["/etc/chrony/chrony.conf"].splitlines() if line.startswith(("server", "pool"))
+    ]
 
 
 def test_aws_hosts_use_amazon_time_sync_unless_ntp_servers_are_named():
     """Amazon Time Sync at 169.254.169.123 is link-local and never filtered by security groups
     (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/set-time.html); `ntpCidrs: []` must not leave
     an AWS host without a clock, as it did."""
-    amazon = {"enabled": True, "ntp_client": "chrony", "servers": ["169.254.169.123"], "pools": []}
     for overrides in ({}, {"ntpCidrs": []}):
         text = _render("proxy", "aws", **overrides)
-        assert _ntp(text) == amazon
+        assert _chrony(text) == ["server 169.254.169.123 iburst"]
         assert "ip daddr 169.254.169.123 udp dport 123 accept" in _files(text)["/etc/nftables.conf"]
     named = _render("proxy", "aws", ntpCidrs=["192.0.2.123/32"])
-    assert _ntp(named) == {**amazon, "servers": ["192.0.2.123"]}
+    assert _chrony(named) == ["server 192.0.2.123 iburst"]
     assert "169.254.169.123" not in _files(named)["/etc/nftables.conf"]
     assert "ip daddr 192.0.2.123/32 udp dport 123 accept" in _files(named)["/etc/nftables.conf"]
 
 
-def test_hetzner_hosts_keep_the_distribution_pool_only_while_any_ntp_server_is_allowed():
-    assert _ntp(_render("mta", "hcloud")) is None
-    assert "ip daddr 0.0.0.0/0 udp dport 123 accept" in _files(_render("mta", "hcloud"))["/etc/nftables.conf"]
+def test_hetzner_hosts_use_the_ubuntu_pools_only_while_any_ntp_server_is_allowed():
+    default = _render("mta", "hcloud")
+    assert _chrony(default)[0] == "pool ntp.ubuntu.com iburst maxsources 4"
+    assert "ip daddr 0.0.0.0/0 udp dport 123 accept" in _files(default)["/etc/nftables.conf"]
     named = _render("mta", "hcloud", ntpCidrs=["192.0.2.123/32", "192.0.2.124/32"])
-    assert _ntp(named)["servers"] == ["192.0.2.123", "192.0.2.124"]
-    assert _ntp(named)["pools"] == []
+    assert _chrony(named) == ["server 192.0.2.123 iburst", "server 192.0.2.124 iburst"]
     with pytest.raises(ConfigError, match=r"kumomta:ntpCidrs: \[\] would leave Hetzner hosts without a time source"):
         settings("hcloud", ntpCidrs=[])
+
+
+@pytest.mark.parametrize("overrides", [{}, {"ntpCidrs": ["192.0.2.123/32", "2001:db8::123/128"], "ipv6": True}])
+def test_chronyd_accepts_the_rendered_configuration(tmp_path, cloud, overrides):
+    """`chronyd -p` parses a configuration and prints it, failing on any directive it does not know (chronyd(8))."""
+    need("chronyd")
+    conf = tmp_path / "chrony.conf"
+    conf.write_text(_files(_render("mta", cloud, **overrides))["/etc/chrony/chrony.conf"])
+    done = subprocess.run(["chronyd", "-p", "-f", str(conf)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "server" in done.stdout or "pool" in done.stdout
 
 
 def test_the_proxy_firewall_matches_too():

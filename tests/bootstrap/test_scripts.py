@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from components.bootstrap import nginx, scripts
-from tests.bootstrap.conftest import TOKEN, need
+from components.bootstrap import scripts
+from tests.bootstrap.conftest import need
 from tests.bootstrap.nginx_harness import install
 
 
@@ -28,7 +28,7 @@ def _run(script: Path, *args: str, fakes: Path | None = None, **env: str) -> sub
     )
 
 
-@pytest.mark.parametrize("name", scripts.NAMES)
+@pytest.mark.parametrize("name", [n for n in scripts.NAMES if scripts.script(n).startswith("#!/bin/sh\n")])
 def test_scripts_are_clean_posix_sh(tmp_path, name):
     need("shellcheck")
     path = install(tmp_path, name)
@@ -76,34 +76,6 @@ def test_deploy_hook_never_reloads_a_config_nginx_rejects(tmp_path):
     lineage.mkdir()
     assert _run(script, str(tmp_path / "tls"), fakes=fakes, RENEWED_LINEAGE=str(lineage)).returncode != 0
     assert "systemctl" not in (fakes / "calls").read_text()
-
-
-@pytest.mark.parametrize("token", [TOKEN, "a.b+c/d~e-f_" + "x" * 24 + "=="])
-def test_token_from_ssm_becomes_the_nginx_map_line(tmp_path, token):
-    script = install(tmp_path / "sbin", "kumomta-token")
-    fakes = tmp_path / "bin"
-    _fake(fakes, "aws", f"echo '{token}'")
-    token_map = tmp_path / "bearer.map"
-    done = _run(script, "eu-central-1", "/kumomta/prod/mta/inject-token", str(token_map), fakes=fakes)
-    assert done.returncode == 0, done.stderr
-    assert token_map.read_text() == nginx.token_map_line(token)
-    assert oct(token_map.stat().st_mode & 0o777) == "0o600"
-    call = (fakes / "calls").read_text().split()
-    assert call[:3] == ["aws", "ssm", "get-parameter"]
-    assert {"--with-decryption", "eu-central-1", "/kumomta/prod/mta/inject-token"} <= set(call)
-
-
-@pytest.mark.parametrize(("aws", "reason"), [("exit 255", "could not read"), ('echo "bad token"', "cannot have")])
-def test_token_failures_leave_the_map_as_it_was(tmp_path, aws, reason):
-    script = install(tmp_path / "sbin", "kumomta-token")
-    fakes = tmp_path / "bin"
-    _fake(fakes, "aws", aws)
-    token_map = tmp_path / "bearer.map"
-    token_map.write_text("# placeholder\n")
-    done = _run(script, "eu-central-1", "/p", str(token_map), fakes=fakes, KUMOMTA_TOKEN_ATTEMPTS="1")
-    assert done.returncode == 1
-    assert reason in done.stderr
-    assert token_map.read_text() == "# placeholder\n"
 
 
 _AWS_CURL = """case "$*" in

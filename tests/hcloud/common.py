@@ -14,6 +14,7 @@ RRSET = "hcloud:index/zoneRrset:ZoneRrset"
 STACK = "prod-hcloud"
 PING8 = "203.0.113.10/32"
 MONITORING = "198.51.100.20/32"
+DEPLOY_CIDR = "198.51.100.30/32"
 RESOLVERS = frozenset({"185.12.64.1/32", "185.12.64.2/32"})  # Hetzner's recursive resolvers
 
 

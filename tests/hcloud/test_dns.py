@@ -54,7 +54,8 @@ def test_route53_works_with_hetzner_hosts():
     addresses = _addresses(result)
     expected = {("Z0123456789ABCDEFGHIJ", f"{h}.yourdomain.com", "A", (addresses[h],)) for h in ("mta", "proxy")}
     assert records == expected
-    # Route53 is the only AWS service in play: the hosts stay on Hetzner.
-    # (random: the generated injection token.)
-    assert {r.type.split(":")[0] for r in result.registrations if r.custom} == {"aws", "hcloud", "random"}
+    # Route53 is the only AWS service in play: the hosts stay on Hetzner. (random: the generated injection
+    # token; tls: the deploy and host keys of the SSH push; command: the push.)
+    providers = {r.type.split(":")[0] for r in result.registrations if r.custom}
+    assert providers == {"aws", "hcloud", "random", "tls", "command"}
     assert not [r for r in result.registrations if r.type.startswith("aws:") and "route53" not in r.type]

@@ -7,7 +7,7 @@ never see, so it has no cloud rule at all; every other row of the guide is here,
 import pulumi
 import pytest
 
-from tests.hcloud.common import FIREWALL, MONITORING, PING8, RESOLVERS, SERVER, STACK, firewall_rules
+from tests.hcloud.common import DEPLOY_CIDR, FIREWALL, MONITORING, PING8, RESOLVERS, SERVER, STACK, firewall_rules
 from tests.stacks import run
 
 ANY = frozenset({"0.0.0.0/0"})
@@ -27,6 +27,8 @@ PROXY_GUIDE = {
 PACKAGES = {("out", "tcp", 80, ANY), ("out", "tcp", 443, ANY)}
 NTP = {("out", "udp", 123, ANY)}  # a firewall with out-rules would otherwise drop clock sync
 METRICS = {("in", "tcp", 9101, frozenset({MONITORING}))}
+# The day-2 channel: `pulumi up` pushes each host's configuration over SSH from deployCidrs.
+DEPLOY = {("in", "tcp", 22, frozenset({DEPLOY_CIDR}))}
 
 
 def _sets(result) -> dict[str, set[tuple]]:
@@ -39,11 +41,17 @@ def _sets(result) -> dict[str, set[tuple]]:
 def test_prod_hcloud_has_exactly_the_guides_public_rules_plus_package_egress_and_metrics():
     result = run(STACK)
     assert len(result.of_type(FIREWALL)) == 2
-    assert _sets(result) == {"mta": MTA_GUIDE | PACKAGES | NTP, "proxy": PROXY_GUIDE | PACKAGES | NTP | METRICS}
+    assert _sets(result) == {
+        "mta": MTA_GUIDE | PACKAGES | NTP | DEPLOY,
+        "proxy": PROXY_GUIDE | PACKAGES | NTP | METRICS | DEPLOY,
+    }
 
 
 def test_without_package_egress_only_the_guide_remains():
-    assert _sets(run(STACK, packageEgress=False)) == {"mta": MTA_GUIDE | NTP, "proxy": PROXY_GUIDE | NTP | METRICS}
+    assert _sets(run(STACK, packageEgress=False)) == {
+        "mta": MTA_GUIDE | NTP | DEPLOY,
+        "proxy": PROXY_GUIDE | NTP | METRICS | DEPLOY,
+    }
 
 
 def test_ntp_sources_can_be_narrowed_but_never_switched_off():

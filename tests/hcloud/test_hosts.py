@@ -19,16 +19,15 @@ def test_servers_run_ubuntu_22_04_labelled_protected_and_never_replaced_by_a_new
         assert i["image"] == "ubuntu-22.04"
         assert i["labels"] == {"kumomta-role": label, "kumomta-stack": STACK}
         assert i["deleteProtection"] is True and i["rebuildProtection"] is True
-        assert i["backups"] is True  # as Pulumi.prod-hcloud.yaml asks
+        assert i["backups"] is False  # they would copy the secrets on the root disk
         assert {"image", "userData"} <= set(server.ignore_changes)
         assert server.delete_before_replace  # its primary IP and name serve one server at a time
 
 
-def test_protection_and_backups_follow_config_but_the_reputation_stays_protected():
-    result = run(STACK, hcloud={"deleteProtection": False, "backups": False})
+def test_protection_follows_config_but_the_reputation_stays_protected():
+    result = run(STACK, hcloud={"deleteProtection": False})
     for server in result.of_type(SERVER):
         assert server.inputs["deleteProtection"] is False and server.inputs["rebuildProtection"] is False
-        assert server.inputs["backups"] is False
     assert all(reg.protect and reg.retain_on_delete for reg in result.of_type(PRIMARY_IP) + result.of_type(VOLUME))
 
 

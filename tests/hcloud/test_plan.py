@@ -46,6 +46,7 @@ def test_the_effective_matrix_lists_every_firewall_address_as_its_own_line():
             "proxy.yourdomain.com",
         ),
         ("Inbound", "9101/tcp", "198.51.100.20/32", "proxy.yourdomain.com"),
+        ("Inbound", "22/tcp", "198.51.100.30/32", "proxy.yourdomain.com"),
         ("Outbound", "25/tcp", "proxy.yourdomain.com", "0.0.0.0/0"),
         ("Outbound", "53/udp,tcp", "proxy.yourdomain.com", "185.12.64.1/32"),
         ("Outbound", "53/udp,tcp", "proxy.yourdomain.com", "185.12.64.2/32"),

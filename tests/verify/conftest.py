@@ -1,19 +1,6 @@
-"""Loopback services for the verify tests: a moto server standing in for AWS, and stacks built on it."""
-
-import logging
+"""The verify tests' AWS: the session's moto server (tests/conftest.py) through boto3's standard configuration."""
 
 import pytest
-from moto.server import ThreadedMotoServer
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
