@@ -16,7 +16,7 @@ ACTIONLINT := tools/actionlint/bin/actionlint
 .PHONY: plan test venv bench bench-policy readme verify
 
 $(RUNTIME): requirements.txt policies/requirements.txt
-	@test -x $(PY) || echo "First run: creating $(VENV) and installing the Pulumi SDK with the AWS, Hetzner and random providers' Python packages, pydantic, boto3 and the policy pack's requirements (about 250 MB; 1-3 minutes, most of it downloading pulumi-aws). Later runs start at once."
+	@test -x $(PY) || echo "First run: creating $(VENV) and installing the Pulumi SDK with the AWS, Hetzner and random providers' Python packages, pydantic, boto3 and the policy pack's requirements (about 430 MB; a minute or two, most of it downloading pulumi-aws). Later runs start at once."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r policies/requirements.txt

@@ -265,3 +265,72 @@ def test_a_fleet_compared_with_itself_is_unchanged():
     head = records(**fleet)
     diff = diffs.compare(head, records(**fleet), "main")
     assert diff.count("same") == len(head) > 150
+
+
+def test_the_first_run_says_what_it_installs_and_how_long_it_takes(tmp_path):
+    # `make -n` prints the recipe a fresh machine would run, echo included, without running it.
+    dry = subprocess.run(
+        ["make", "-n", "plan", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "First run: creating" in dry.stdout and "about 430 MB; a minute or two" in dry.stdout
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A copy of the project as a one-commit git repository, run with its own tools."""
+    copy = tmp_path / "repo"
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    for name in files.stdout.splitlines():
+        if (ROOT / name).is_file() and not name.startswith(("tests/", "Pulumi.test")):
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            (copy / name).write_bytes((ROOT / name).read_bytes())
+
+    def git(*args: str) -> None:
+        identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run(["git", *identity, *args], cwd=copy, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+
+    def plan_in_repo(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "-m", "tools.plan", *args],
+            cwd=copy,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    return copy, git, plan_in_repo
+
+
+def _bigger_mta(stack_file):
+    stack_file.write_text(stack_file.read_text().replace("mtaInstanceType: t3.medium", "mtaInstanceType: t3.xlarge"))
+
+
+def test_the_base_revision_is_planned_by_its_own_tools_when_they_can(repo):
+    copy, _, plan_in_repo = repo
+    _bigger_mta(copy / "Pulumi.prod.yaml")
+    done = plan_in_repo("--stack", "prod")  # the default: the merge base with main, which is HEAD here
+    assert done.returncode == 0, done.stderr
+    assert "Changes against main (merge base " in done.stdout and "this checkout's tools" not in done.stdout
+    assert '      ~ instanceType: "t3.medium" => "t3.xlarge"' in done.stdout
+    assert "Resources: ~ 1 to update, 53 unchanged" in done.stdout
+
+
+def test_an_older_base_is_planned_by_this_checkouts_tools(repo):
+    copy, git, plan_in_repo = repo
+    plan_py = copy / "tools" / "plan.py"
+    current = plan_py.read_text()
+    plan_py.write_text('"""An older tool: it cannot write a snapshot."""\nraise SystemExit(2)\n')
+    git("commit", "-q", "-am", "an older plan tool")
+    plan_py.write_text(current)
+    _bigger_mta(copy / "Pulumi.prod.yaml")
+    done = plan_in_repo("--stack", "prod", "--base", "HEAD")
+    assert done.returncode == 0, done.stderr
+    assert "was planned with this checkout's tools (its own cannot write a snapshot)" in done.stdout
+    assert "Resources: ~ 1 to update, 53 unchanged" in done.stdout

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.diff import FORMAT
 from tools.mockrun import ROOT
 
 DEFAULT_BRANCHES = ("main", "origin/main")
@@ -96,25 +97,35 @@ def _planned(commit: str, label: str, stack: str, root: Path) -> Base:
         if not (tree / f"Pulumi.{stack}.yaml").is_file():
             return Base(label, [], [f"Pulumi.{stack}.yaml does not exist at {commit[:10]}: every resource is new"])
         own = (tree / "tools" / "plan.py").is_file() and "--snapshot" in (tree / "tools" / "plan.py").read_text()
-        if not own:
-            shutil.rmtree(tree / "tools", ignore_errors=True)
-            shutil.copytree(root / "tools", tree / "tools", ignore=shutil.ignore_patterns("__pycache__"))
-        out = Path(tmp) / "base.json"
-        done = subprocess.run(
-            [sys.executable, "-m", "tools.plan", "--stack", stack, "--snapshot", str(out)],
-            cwd=tree,
-            capture_output=True,
-            text=True,
-            env={**os.environ, SALT_ENV: salt()},
-            check=False,
-        )
-        if done.returncode != 0 or not out.is_file():
-            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        if own:
+            records, reason = _snapshot(tree, stack, Path(tmp) / "own.json")
+            if records is not None:
+                return Base(label, records, salted=True)
+        shutil.rmtree(tree / "tools", ignore_errors=True)
+        shutil.copytree(root / "tools", tree / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+        records, reason = _snapshot(tree, stack, Path(tmp) / "ours.json")
+        if records is None:
             return Base(label, None, [f"the base could not be planned ({reason}); no diff"])
-        base = Base(label, json.loads(out.read_text())["resources"], salted=True)
-        if not own:
-            base.notes.append(f"{commit[:10]} was planned with this checkout's tools (its own cannot write a snapshot)")
-        return base
+        why = "its own write another snapshot format" if own else "its own cannot write a snapshot"
+        return Base(label, records, [f"{commit[:10]} was planned with this checkout's tools ({why})"], salted=True)
+
+
+def _snapshot(tree: Path, stack: str, out: Path) -> tuple[list[dict] | None, str]:
+    """The records of `tree`'s program, planned by the tools in `tree`; or None and why not."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.plan", "--stack", stack, "--snapshot", str(out)],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        env={**os.environ, SALT_ENV: salt()},
+        check=False,
+    )
+    if done.returncode != 0 or not out.is_file():
+        return None, (done.stderr.strip().splitlines() or ["no output"])[-1]
+    document = json.loads(out.read_text())
+    if document.get("format") != FORMAT:
+        return None, f"snapshot format {document.get('format')!r}, not {FORMAT!r}"
+    return document["resources"], ""
 
 
 def _git(root: Path, *args: str) -> str | None:

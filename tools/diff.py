@@ -20,6 +20,7 @@ from tools import hostreach
 from tools.mockrun import Run
 from tools.replacements import TYPES, TypeRules
 
+FORMAT = "kumomta-plan/2"  # of records, in snapshots and in `--json`
 SECRET = "[secret]"
 _MISSING = object()
 

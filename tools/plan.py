@@ -33,7 +33,6 @@ from tools.mockrun import (
 )
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_PROTECTED = 0, 1, 2, 3
-FORMAT = "kumomta-plan/2"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     run = run_program(args.stack, values)
     if args.snapshot:
-        args.snapshot.write_text(json.dumps({"format": FORMAT, "resources": diffs.records(run, bases.salt())}))
+        args.snapshot.write_text(json.dumps({"format": diffs.FORMAT, "resources": diffs.records(run, bases.salt())}))
         return EXIT_OK
 
     try:
@@ -126,7 +125,7 @@ def table(rows: list[dict[str, str]]) -> str:
 def plan_document(run: Run, cloud: str, matrix: dict[Role, list[effective.Line]]) -> dict:
     """The JSON form: stable field names and order; secret inputs are `[secret]`. It serves as a later BASE."""
     return {
-        "format": FORMAT,
+        "format": diffs.FORMAT,
         "stack": run.stack,
         "cloud": cloud,
         "resources": sorted(diffs.records(run), key=lambda r: r["urn"]),
