@@ -136,7 +136,6 @@ class Diff:
     steps: list[Step]
     errors: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
     def count(self, op: str) -> int:
         return sum(step.op == op for step in self.steps)
@@ -440,5 +439,4 @@ def as_json(diff: Diff) -> dict:
         ],
         "errors": diff.errors,
         "hosts": diff.hosts,
-        "notes": diff.notes,
     }

@@ -70,19 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         head = diffs.records(run, bases.salt() if base.salted else None)
         diff = diffs.compare(base.records, head, base.label)
 
+    notes = [*_secret_notes(args.stack, values), *base.notes]
     print(f"Plan for stack {args.stack!r}: {settings.cloud}, {settings.domain}, {len(run.registrations)} resources")
-    for note in [*_secret_notes(args.stack, values), *base.notes]:
-        print(f"note: {note}")
-    print()
-    if diff is None:
-        print(f"No diff: compared with {base.label}.")
-    else:
-        print("\n".join(diffs.render(diff)))
-        if diff.hosts:
-            print("\nRunning hosts:")
-            print("\n".join(f"  {line}" for line in diff.hosts))
-        for error in diff.errors:
-            print(f"ERROR: {error}")
+    print("".join(f"note: {note}\n" for note in notes))
+    print("\n".join(_diff_lines(diff) if diff else [f"No diff: compared with {base.label}."]))
     matrix = effective.lines(run)
     for role in Role:
         print(f"\n{ROLE_TITLES[role]} ports")
@@ -95,10 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         document = plan_document(run, settings.cloud, matrix)
         document["violations"] = [vars(v) for v in violations]
-        document["diff"] = diffs.as_json(diff) if diff is not None else {"base": base.label, "notes": base.notes}
+        document["diff"] = {**diffs.as_json(diff), "notes": notes} if diff else {"base": base.label, "notes": notes}
         document["exitCode"] = status
         args.json.write_text(json.dumps(document, indent=2) + "\n")
     return status
+
+
+def _diff_lines(diff: diffs.Diff) -> list[str]:
+    lines = diffs.render(diff)
+    if diff.hosts:
+        lines += ["", "Running hosts:", *(f"  {line}" for line in diff.hosts)]
+    return lines + [f"ERROR: {error}" for error in diff.errors]
 
 
 def _secret_notes(stack: str, values: dict) -> list[str]:
