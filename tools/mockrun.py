@@ -26,6 +26,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import Settings, decode, parse
+from tools.passphrase import Decrypter, PassphraseError, passphrase_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,10 @@ class Registration:
     delete_before_replace: bool = False
     ignore_changes: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """As sent: `{"urn": ...}` or a spec `{"name", "type", "stack", "project", "parentUrn", "noParent"}`."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input property (wire name), the URNs of the resources its value came from."""
 
 
 @dataclass
@@ -77,18 +82,79 @@ class StackFileError(Exception):
 
 
 def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The `config:` block of Pulumi.<stack>.yaml. Encrypted values cannot be read offline and are left out."""
+    """The `config:` block of Pulumi.<stack>.yaml.
+
+    `secure:` values are decrypted when the passphrase is in the environment, as the Pulumi CLI would
+    (tools/passphrase.py); otherwise they are left out, and `secure_keys` names them."""
     path = root / f"Pulumi.{stack}.yaml"
+    document = _stack_document(path)
+    values = document.get("config") or {}
+    if not isinstance(values, dict):
+        raise StackFileError(f"{path.name}: `config` must be a mapping")
+    if not any(_holds_secure(v) for v in values.values()):
+        return values
+    passphrase = passphrase_from_env()
+    if passphrase is None or not document.get("encryptionsalt"):
+        return _without_secure(values)
+    try:
+        return _decrypted(values, Decrypter(passphrase, document["encryptionsalt"]))
+    except PassphraseError as err:
+        raise StackFileError(f"{path.name}: {err}") from None
+
+
+def secure_keys(stack: str, root: Path = ROOT) -> list[str]:
+    """The keys of Pulumi.<stack>.yaml (`kumomta:injectToken`) whose value is, or holds, a `secure:` value."""
+    values = _stack_document(root / f"Pulumi.{stack}.yaml").get("config") or {}
+    return [key for key, value in values.items() if _holds_secure(value)] if isinstance(values, dict) else []
+
+
+def stack_encryption(stack: str, root: Path = ROOT) -> str | None:
+    """The stack file's passphrase salt, or None when another secrets provider (or none) encrypts it."""
+    return _stack_document(root / f"Pulumi.{stack}.yaml").get("encryptionsalt")
+
+
+def _stack_document(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except OSError as err:
         raise StackFileError(f"{path.name}: {err.strerror}") from None
     except yaml.YAMLError as err:
         raise StackFileError(f"{path.name}: not valid YAML ({err})") from None
-    values = document.get("config") or {}
-    if not isinstance(values, dict):
-        raise StackFileError(f"{path.name}: `config` must be a mapping")
-    return {k: v for k, v in values.items() if not (isinstance(v, dict) and "secure" in v)}
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path.name}: not the mapping a stack file is")
+    return document
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _holds_secure(value: Any) -> bool:
+    if _is_secure(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secure(v) for v in value)
+    return False
+
+
+def _without_secure(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secure(v) for k, v in value.items() if not _is_secure(v)}
+    if isinstance(value, list):
+        return [_without_secure(v) for v in value if not _is_secure(v)]
+    return value
+
+
+def _decrypted(value: Any, decrypter: Decrypter) -> Any:
+    if _is_secure(value):
+        return decrypter.decrypt(value["secure"])
+    if isinstance(value, dict):
+        return {k: _decrypted(v, decrypter) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decrypted(v, decrypter) for v in value]
+    return value
 
 
 def engine_config(values: dict[str, Any]) -> dict[str, str]:
@@ -150,9 +216,25 @@ class RecordingMonitor(MockMonitor):
                 delete_before_replace=request.deleteBeforeReplace,
                 ignore_changes=list(request.ignoreChanges),
                 depends_on=list(request.dependencies),
+                aliases=[_alias(alias) for alias in request.aliases],
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             )
         )
         return response
+
+
+def _alias(alias) -> dict[str, Any]:
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec = alias.spec
+    return {
+        "name": spec.name,
+        "type": spec.type,
+        "stack": spec.stack,
+        "project": spec.project,
+        "parentUrn": spec.parentUrn,
+        "noParent": spec.noParent,
+    }
 
 
 async def _deserialize(struct) -> dict[str, Any]:

@@ -192,7 +192,7 @@ def test_plan_never_prints_the_token(tmp_path):
     token = _generated(run())
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert plan.main(["--stack", "prod", "--json", str(tmp_path / "plan.json")]) == 0
+        assert plan.main(["--stack", "prod", "--base", "none", "--json", str(tmp_path / "plan.json")]) == 0
     assert token not in out.getvalue()
     assert token not in (tmp_path / "plan.json").read_text()
     assert "bearer-map" in out.getvalue()  # the resources are there, their values are not

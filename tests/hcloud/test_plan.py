@@ -13,7 +13,7 @@ def test_plan_of_prod_hcloud_exits_0_and_marks_the_private_network_path(tmp_path
     out = tmp_path / "plan.json"
     done = plan("--stack", STACK, "--json", str(out))
     assert done.returncode == 0, done.stderr
-    assert "mta-ipv4  (hcloud:index/primaryIp:PrimaryIp)  [protect, retain on delete]" in done.stdout
+    assert "  + mta-ipv4  (hcloud:index/primaryIp:PrimaryIp)  create  [protect, retain on delete]" in done.stdout
     document = json.loads(out.read_text())
     assert document["cloud"] == "hcloud"
     socks = [line for role in ("mta", "proxy") for line in document["matrix"][role] if line["port"] == "5000/tcp"]

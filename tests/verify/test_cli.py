@@ -47,10 +47,11 @@ def test_exit_0_without_drift_then_1_with_a_public_8000_and_the_json_says_why(aw
     assert any(line.startswith("FAIL     drift   mta firewall matches the matrix") for line in printed)
 
 
-def test_skips_alone_exit_0_and_each_says_what_would_enable_it(tmp_path, capsys):
+def test_skips_alone_exit_1_because_nothing_was_verified_and_each_says_what_would_enable_it(tmp_path, capsys):
     outputs = RECORDED / "hcloud_outputs.json"
     report = tmp_path / "report.json"
-    assert main(["--stack", "prod-hcloud", "--only", "inside", "--outputs", str(outputs), "--json", str(report)]) == 0
+    assert main(["--stack", "prod-hcloud", "--only", "inside", "--outputs", str(outputs), "--json", str(report)]) == 1
+    assert json.loads(report.read_text())["ok"] is False
     checks = json.loads(report.read_text())["checks"]
     assert {c["status"] for c in checks} == {"skipped"}
     assert "add this machine's network to kumomta:adminCidrs" in checks[0]["reason"]
@@ -72,7 +73,7 @@ def test_by_default_the_outputs_come_from_pulumi_stack_output(tmp_path, monkeypa
     fake.write_text(f'#!/bin/sh\necho "$@" > "$0.argv"\ncat {RECORDED / "hcloud_outputs.json"}\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    assert main(["--stack", "prod-hcloud", "--only", "inside", "--json", str(tmp_path / "r.json")]) == 0
+    assert main(["--stack", "prod-hcloud", "--only", "inside", "--json", str(tmp_path / "r.json")]) == 1  # all skipped
     assert (tmp_path / "pulumi.argv").read_text() == "stack output --json --show-secrets --stack prod-hcloud\n"
 
 

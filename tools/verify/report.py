@@ -49,5 +49,8 @@ def write_json(path: Path, stack: str, results: list[Result]) -> None:
 
 
 def exit_code(results: list[Result]) -> int:
-    """Skipped checks do not fail the run; every skip says what would enable it."""
-    return EXIT_FAILED if any(r.status == Status.FAIL for r in results) else EXIT_OK
+    """A failed check fails the run, and so does a run in which no check passed: nothing verified is
+    not a pass. Skips beside a pass do not fail it; every skip says what would enable it."""
+    if any(r.status == Status.FAIL for r in results) or not any(r.status == Status.PASS for r in results):
+        return EXIT_FAILED
+    return EXIT_OK
