@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from components.matrix import Role
 from tools.lab import engine, hosts, topology
@@ -66,7 +67,7 @@ class Lab:
         self._down = False
 
     # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Self:
         self._previous = {s: signal.signal(s, self._interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.up()

@@ -152,10 +152,9 @@ def _sg_rule(r: Registration, direction: str) -> CloudRule:
     i = r.inputs
     protocol = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}.get(str(i["ipProtocol"]), str(i["ipProtocol"]))
     ports = None if protocol in ("all", "icmp") else (int(i["fromPort"]), int(i["toPort"]))
-    if i.get("prefixListId") or i.get("cidrIpv6"):
-        peer = i.get("cidrIpv6")  # IPv6 is not modelled; the rule is kept so it is reported
-    else:
-        peer = i.get("cidrIpv4")
+    if i.get("prefixListId"):
+        raise PlanError(f"{r.name}: prefix lists are not modelled by the lab")
+    peer = i.get("cidrIpv4") or i.get("cidrIpv6")  # IPv6 peers are kept, and skipped by the IPv4 lab
     return CloudRule(i["securityGroupId"], direction, protocol, ports, peer, i.get("referencedSecurityGroupId"), r.name)
 
 

@@ -9,6 +9,7 @@ answers GET /metrics. `python -m tools.lab.standins.kumoproxy POLICY JOURNAL` (e
 the unit's EnvironmentFile sets it).
 """
 
+import contextlib
 import http.server
 import socket
 import socketserver
@@ -63,10 +64,8 @@ def relay(a: socket.socket, b: socket.socket) -> None:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     other = threading.Thread(target=pump, args=(b, a), daemon=True)
     other.start()
