@@ -21,6 +21,7 @@ from typing import Self
 
 from components.matrix import Role
 from tools.lab import engine, hosts, topology
+from tools.lab.cloudfw import ruleset as cloud_ruleset
 from tools.lab.stack import Host, Plan
 from tools.lab.standins import policy
 from tools.lab.topology import Topology
@@ -64,6 +65,7 @@ class Lab:
         self.hosts: dict[str, HostRun] = {}
         self.timing = Timing()
         self.probes_run = 0
+        self.sinks: dict[str, set[tuple[str, int]]] = {}
         self._down = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -95,6 +97,7 @@ class Lab:
             list(pool.map(self._boot, self.plan.of_role(Role.PROXY)))
             list(pool.map(self._boot, self.plan.of_role(Role.MTA)))
         self._sinks()
+        self._verify_files()
         self.timing.services = time.monotonic() - started
 
     def down(self) -> None:
@@ -306,9 +309,73 @@ class Lab:
             taken = listening(ns)
             addresses = [host.private_ip] if self.plan.cloud == "aws" else [host.public_ip, host.private_ip]
             free = [(a, p) for a in addresses for p in ports if (a, p) not in taken and ("0.0.0.0", p) not in taken]
+            self.sinks[host.label] = set(free)
             if free:
                 self.start(host.label, "sink", [PY, "-m", "tools.lab.standins.sink", *(f"{a}:{p}" for a, p in free)],
                            [("tcp", a, p) for a, p in free])  # fmt: skip
+
+    def _verify_files(self) -> None:
+        """What `make verify` needs to run against this lab: outputs, namespaces, the MTAs' certificates."""
+        (self.dir / "outputs.json").write_text(json.dumps(self.plan.outputs, indent=2) + "\n")
+        namespaces = {"probes": self.ns("internet"), "hosts": {label: run.ns for label, run in self.hosts.items()}}
+        (self.dir / "netns.json").write_text(json.dumps(namespaces, indent=2) + "\n")
+        certs = [run.root / "etc/nginx/kumomta-tls/fullchain.pem" for run in self.hosts.values()]
+        (self.dir / "mta-certs.pem").write_text("".join(c.read_text() for c in certs if c.exists()))
+
+    def verify_args(self, timeout: float = 3.0) -> list[str]:
+        """`make verify`'s arguments for this lab: probes from its internet, inside checks in its namespaces."""
+        return [
+            "--outputs", str(self.dir / "outputs.json"), "--netns", str(self.dir / "netns.json"),
+            "--ca-file", str(self.dir / "mta-certs.pem"), "--only", "probes,inside",
+            "--test-mx", TEST_MX_NAME, "--webhook-url", self.webhook_url, "--timeout", f"{timeout:g}",
+        ]  # fmt: skip
+
+    # -- changing a running lab -------------------------------------------------------------
+    def load_host_firewall(self, label: str, ruleset: str | None = None) -> None:
+        """(Re)load a host's ruleset: the rendered one, or `ruleset`; "" flushes it."""
+        text = topology.host_firewall(self.plan.host(label)) if ruleset is None else ruleset
+        engine.load_ruleset(self.hosts[label].ns, text or "flush ruleset\n")
+
+    def load_cloud_firewall(self, plan: Plan | None = None) -> None:
+        """Replace the router's cloud firewall with the one `plan` registers (default: this lab's)."""
+        router = self.topology.cloud_router
+        interfaces = {h.label: i for h, i in zip(self.plan.hosts, self.topology.cloud_interfaces, strict=True)}
+        text = cloud_ruleset(plan or self.plan, interfaces, self.topology.unfiltered)
+        engine.load_ruleset(self.ns(router), "table inet cloud {}\ndelete table inet cloud\n" + text)
+
+    def drop_cloud_firewall(self) -> None:
+        engine.load_ruleset(self.ns(self.topology.cloud_router), "table inet cloud {}\ndelete table inet cloud\n")
+
+    @contextlib.contextmanager
+    def layer(self, which: str):
+        """Only one firewall layer in force ("cloud" or "host") while inside; both again after."""
+        if which == "cloud":
+            for label in self.hosts:
+                self.load_host_firewall(label, "")
+        elif which == "host":
+            self.drop_cloud_firewall()
+        try:
+            yield
+        finally:
+            if which == "cloud":
+                for label in self.hosts:
+                    self.load_host_firewall(label)
+            elif which == "host":
+                self.load_cloud_firewall()
+
+    def write_host_file(self, label: str, path: str, content: str) -> None:
+        (self.hosts[label].root / path.lstrip("/")).write_text(content)
+
+    def reload_nginx(self, label: str) -> None:
+        conf = self.dir / "hosts" / label / "nginx.conf"
+        self.on_host(label, ["nginx", "-e", "/var/log/nginx/error.log", "-c", str(conf), "-s", "reload"])
+        time.sleep(0.3)  # the old workers finish, the new ones take the socket
+
+    def block(self, node: str, on: bool = True) -> None:
+        """Make a lab node unreachable (everything in dropped), or reachable again."""
+        text = "table inet kumolab_block {\n  chain input {\n    type filter hook input priority -10; policy drop;\n  }\n}\n"
+        reset = "table inet kumolab_block {}\ndelete table inet kumolab_block\n"
+        engine.load_ruleset(self.ns(node), reset + (text if on else ""))
 
     # -- probing ----------------------------------------------------------------------------
     def probe(self, node: str, probes: list[dict], timeout: float = 60.0) -> list[dict]:

@@ -96,6 +96,10 @@ class Topology:
     places: Places
     hosts: dict[str, str] = field(default_factory=dict)
     """Host label -> node name."""
+    cloud_router: str = ""
+    """The node enforcing the cloud firewalls, on `cloud_interfaces` (one per host, in plan order)."""
+    cloud_interfaces: tuple[str, ...] = ()
+    unfiltered: tuple[str, ...] = ()
 
     def netns(self, node: str) -> str:
         return f"{self.prefix}-{node}"
@@ -238,12 +242,16 @@ def _aws(plan: Plan, prefix: str, places: Places) -> Topology:
     igw_routes.append(Route(str(vpc_net), "vpc"))
     unfiltered = (vpc_dns, *cloudfw.AWS_UNFILTERED)
     nodes.append(Node("vpc", tuple(vpc_routes), forward=True, nft=cloudfw.ruleset(plan, interfaces, unfiltered)))
-    nodes.append(Node("igw", tuple(igw_routes), forward=True, local=tuple(p for p, _ in nat), nft=_eip_nat(nat)))
-    return Topology(prefix, tuple(nodes), tuple(links), places, hosts)
+    nodes.append(
+        Node("igw", tuple(igw_routes), forward=True, local=tuple(p for p, _ in nat), nft=_gateway(nat, str(vpc_net)))
+    )
+    return Topology(prefix, tuple(nodes), tuple(links), places, hosts, "vpc", tuple(interfaces.values()), unfiltered)
 
 
-def _eip_nat(pairs: list[tuple[str, str]]) -> str:
-    """Elastic IPs: 1:1 NAT at the internet gateway, also for traffic between two hosts' public addresses."""
+def _gateway(pairs: list[tuple[str, str]], vpc: str) -> str:
+    """The internet gateway: Elastic IPs as 1:1 NAT (also between two hosts' public addresses); only
+    an address with an Elastic IP gets out, and the internet reaches private addresses only through one."""
+    privates = ", ".join(private for _, private in pairs)
     dnat = "".join(f"\n        ip daddr {public} dnat to {private}" for public, private in pairs)
     snat = "".join(f"\n        ip saddr {private} snat to {public}" for public, private in pairs)
     return (
@@ -252,6 +260,14 @@ def _eip_nat(pairs: list[tuple[str, str]]) -> str:
         f"{dnat}\n    }}\n"
         "    chain postrouting {\n        type nat hook postrouting priority srcnat; policy accept;"
         f"{snat}\n    }}\n"
+        "}\n"
+        "table inet gateway {\n"
+        "    chain forward {\n        type filter hook forward priority filter; policy accept;\n"
+        "        ct state established,related accept\n"
+        f'        iifname "vpc" ip saddr != {{ {privates} }} drop comment "no Elastic IP, no internet"\n'
+        '        iifname != "vpc" ct status dnat accept\n'
+        f'        iifname != "vpc" ip daddr {vpc} drop comment "private addresses are not routed from the internet"\n'
+        "    }\n"
         "}\n"
     )
 
@@ -301,10 +317,7 @@ def _hcloud(plan: Plan, prefix: str, places: Places) -> Topology:
         private_routes.append(Route(f"{host.private_ip}/32", dev))
         interfaces[host.label] = dev
         hosts[host.label] = host.label
-    nodes.append(
-        Node(
-            "igw", tuple(public_routes), forward=True, nft=cloudfw.ruleset(plan, interfaces, cloudfw.HCLOUD_UNFILTERED)
-        )
-    )
+    unfiltered = cloudfw.HCLOUD_UNFILTERED
+    nodes.append(Node("igw", tuple(public_routes), forward=True, nft=cloudfw.ruleset(plan, interfaces, unfiltered)))
     nodes.append(Node("private", tuple(private_routes), forward=True))
-    return Topology(prefix, tuple(nodes), tuple(links), places, hosts)
+    return Topology(prefix, tuple(nodes), tuple(links), places, hosts, "igw", tuple(interfaces.values()), unfiltered)
