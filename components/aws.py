@@ -24,6 +24,32 @@ CANONICAL = "099720109477"
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 SPOOL_DEVICE = "/dev/sdf"
 
+# What EC2 accepts in security group and rule descriptions (CreateSecurityGroup API reference,
+# GroupDescription: "a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*"). The provider checks only
+# the length, so anything else passes preview and fails the create.
+EC2_DESCRIPTION = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
+
+# Key administration without the right to use the key: the default key policy's administrator
+# actions (AWS KMS developer guide, "Allows key administrators to administer the KMS key"), with
+# kms:CreateGrant left out, because a grant could hand Decrypt to any principal in the account.
+_KEY_ADMIN_ACTIONS = [
+    "kms:CreateAlias",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+]
+_KEY_USER_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+
 
 def tags(role: Role | None, name: str) -> dict[str, str]:
     """Ownership tags, plus the Name the AWS console shows."""
@@ -42,6 +68,7 @@ class AwsNetwork(pulumi.ComponentResource):
             self.subnet_ids = dict.fromkeys(Role, pulumi.Output.from_input(conf.subnet_id))
             self.subnet_cidrs = dict.fromkeys(Role, existing.cidr_block)
             self.zones = dict.fromkeys(Role, existing.availability_zone)
+            self.internet: list[pulumi.Resource] = []  # the existing subnet's routing is the operator's
             self.register_outputs({"vpcId": self.vpc_id})
             return
 
@@ -64,8 +91,14 @@ class AwsNetwork(pulumi.ComponentResource):
         defaults = {"public-default": {"destination_cidr_block": "0.0.0.0/0"}}
         if settings.ipv6:
             defaults["public-default-v6"] = {"destination_ipv6_cidr_block": "::/0"}
+        # What a host needs before its address is associated and before it boots: the pulumi-aws
+        # `ec2.Eip` docs say an EIP "may require IGW to exist prior to association", and first-boot
+        # installs fail without the default route.
+        self.internet = [igw]
         for route, destination in defaults.items():
-            aws.ec2.Route(route, route_table_id=table.id, gateway_id=igw.id, opts=under_table, **destination)
+            self.internet.append(
+                aws.ec2.Route(route, route_table_id=table.id, gateway_id=igw.id, opts=under_table, **destination)
+            )
 
         cidrs = {Role.MTA: conf.mta_subnet_cidr, Role.PROXY: conf.proxy_subnet_cidr}
         self.vpc_id = vpc.id
@@ -83,11 +116,13 @@ class AwsNetwork(pulumi.ComponentResource):
                 tags=tags(role, f"{role}-subnet"),
                 opts=under_vpc,
             )
-            aws.ec2.RouteTableAssociation(
-                f"{role}-subnet-rt",
-                subnet_id=subnet.id,
-                route_table_id=table.id,
-                opts=pulumi.ResourceOptions(parent=subnet),
+            self.internet.append(
+                aws.ec2.RouteTableAssociation(
+                    f"{role}-subnet-rt",
+                    subnet_id=subnet.id,
+                    route_table_id=table.id,
+                    opts=pulumi.ResourceOptions(parent=subnet),
+                )
             )
             self.subnet_ids[role] = subnet.id
             self.subnet_cidrs[role] = pulumi.Output.from_input(str(cidrs[role]))
@@ -109,7 +144,7 @@ class AwsFirewalls(pulumi.ComponentResource):
             role: aws.ec2.SecurityGroup(
                 f"{role}-sg",
                 vpc_id=vpc_id,
-                description=f"KumoMTA {matrix.ROLE_TITLES[role]}: the guide's port matrix, nothing more",
+                description=ec2_description(f"KumoMTA {matrix.ROLE_TITLES[role]}: the port matrix, nothing more"),
                 tags=tags(role, f"{role}-sg"),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -126,7 +161,7 @@ class AwsFirewalls(pulumi.ComponentResource):
                     ip_protocol=rule.protocol,
                     from_port=rule.port,
                     to_port=rule.port,
-                    description=rule.row.purpose,
+                    description=ec2_description(rule.row.purpose),
                     tags=tags(role, f"{role}-{rule.name}"),
                     opts=pulumi.ResourceOptions(parent=group),
                     **_peer(rule, self.groups),
@@ -194,7 +229,7 @@ class AwsSite(pulumi.ComponentResource):
             f"{name}-eip-assoc",
             allocation_id=eip.allocation_id,
             network_interface_id=eni.id,
-            opts=under_host,
+            opts=pulumi.ResourceOptions(parent=host, depends_on=self.network.internet),
         )
         instance = aws.ec2.Instance(
             f"{name}-instance",
@@ -203,14 +238,20 @@ class AwsSite(pulumi.ComponentResource):
             iam_instance_profile=self.profiles[role].name,
             primary_network_interface={"network_interface_id": eni.id},
             metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1},
-            root_block_device={"encrypted": True, "volume_type": "gp3", "volume_size": conf.root_volume_gb},
+            # Tagged here, not with `volume_tags`: those would also overwrite the spool volume's tags and
+            # cycle on every update (pulumi-aws `ec2.Instance` docs, volume_tags).
+            root_block_device={
+                "encrypted": True,
+                "volume_type": "gp3",
+                "volume_size": conf.root_volume_gb,
+                "tags": tags(role, f"{name}-root"),
+            },
             # Gzipped: an MTA's cloud-config is close to the 16 KiB AWS takes as text.
             user_data_base64=pulumi.Output.from_input(user_data).apply(pack),
             tags=tags(role, f"{name}-instance"),
-            volume_tags=tags(role, f"{name}-root"),
             opts=pulumi.ResourceOptions(
                 parent=host,
-                depends_on=[association],
+                depends_on=[association, *self.network.internet],
                 # A new AMI or bootstrap must not replace a running host; cloud-init runs once anyway.
                 ignore_changes=["ami", "userDataBase64"],
                 # The ENI can be attached to one instance at a time.
@@ -226,15 +267,43 @@ class AwsSite(pulumi.ComponentResource):
         )
 
     def token_channel(self, token: pulumi.Output[str]) -> pulumi.Output[SsmToken]:
-        """A SecureString that only the MTA role may read; the MTAs fetch it at boot, user data never holds it."""
+        """A SecureString under the key only the MTA role (through SSM) and the deployers may use.
+
+        `AmazonSSMManagedInstanceCore` lets every managed instance call ssm:GetParameter on any
+        parameter, the proxies included, so reading is not what guards the token: decrypting is.
+        """
         region = aws.config.region
         if not region:
             # A RunError is reported as this one line, like the kumomta:* config errors.
             raise pulumi.RunError("aws:region: is required; the MTAs read the injection token from SSM there")
+        stack = pulumi.get_stack()
+        invoke = pulumi.InvokeOptions(parent=self)
+        caller = aws.get_caller_identity_output(opts=invoke)
+        key = aws.kms.Key(
+            "secrets-key",
+            description=f"KumoMTA {stack}: stack secrets; only the MTA role (through SSM) and the deployers decrypt",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(
+                account=caller.account_id,
+                partition=aws.get_partition_output(opts=invoke).partition,
+                deployers=self._deployers(caller.arn),
+                mta_role=self.roles[Role.MTA].arn,
+            ).apply(lambda a: _key_policy(region=region, stack=stack, **a)),
+            tags=tags(Role.MTA, "secrets-key"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.kms.Alias(
+            "secrets-key-alias",
+            name=f"alias/kumomta-{stack}-secrets",
+            target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=key),
+        )
         parameter = aws.ssm.Parameter(
             "inject-token",
-            name=f"/kumomta/{pulumi.get_stack()}/inject-token",
+            name=f"{_mta_secrets(stack)}/inject-token",
             type="SecureString",
+            key_id=key.arn,
             value=token,
             description="Bearer token of the KumoMTA injection endpoint (Nginx on the MTAs)",
             tags=tags(Role.MTA, "inject-token"),
@@ -247,6 +316,13 @@ class AwsSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self.roles[Role.MTA]),
         )
         return parameter.name.apply(lambda name: SsmToken(name, region))
+
+    def _deployers(self, caller_arn: pulumi.Output[str]) -> pulumi.Output[list[str]]:
+        """`aws.deployerArns`, or the IAM role or user running `pulumi up` (not its temporary session)."""
+        if self.settings.aws.deployer_arns:
+            return pulumi.Output.from_input(list(self.settings.aws.deployer_arns))
+        session = aws.iam.get_session_context_output(arn=caller_arn, opts=pulumi.InvokeOptions(parent=self))
+        return session.issuer_arn.apply(lambda arn: [arn])
 
     def ptr(self, host, name: str, machine: Machine, fqdn: str, after: list[pulumi.Resource]) -> None:
         # AWS only sets the PTR once the forward record resolves to the address.
@@ -303,9 +379,36 @@ _EC2_TRUST = json.dumps(
 
 
 def _read_parameter(arn: str) -> str:
-    """Read (and decrypt, with the AWS-managed SSM key) exactly one parameter."""
+    """Read exactly one parameter; decrypting it is the key policy's to allow."""
     statement = {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": arn}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def _mta_secrets(stack: str) -> str:
+    """The SSM path of the secrets only the MTAs may decrypt."""
+    return f"/kumomta/{stack}/mta"
+
+
+def _key_policy(region: str, stack: str, account: str, partition: str, deployers: list[str], mta_role: str) -> str:
+    """The secrets key's policy: the account administers it, the deployers use it, and the MTA role
+    may decrypt only through SSM and only parameters under its own path.
+
+    SSM decrypts a SecureString with the encryption context `PARAMETER_ARN` = the parameter's ARN
+    (AWS KMS developer guide, "How AWS Systems Manager Parameter Store uses AWS KMS").
+    """
+    root = f"arn:{partition}:iam::{account}:root"
+    parameters = f"arn:{partition}:ssm:{region}:{account}:parameter{_mta_secrets(stack)}/*"
+    statements = [
+        {"Sid": "AccountAdministersNotDecrypts", "Effect": "Allow", "Principal": {"AWS": root},
+         "Action": _KEY_ADMIN_ACTIONS, "Resource": "*"},
+        {"Sid": "DeployersWriteAndReadSecrets", "Effect": "Allow", "Principal": {"AWS": sorted(set(deployers))},
+         "Action": _KEY_USER_ACTIONS, "Resource": "*"},
+        {"Sid": "MtaHostsDecryptTheirParameters", "Effect": "Allow", "Principal": {"AWS": mta_role},
+         "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"},
+                       "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameters}}},
+    ]  # fmt: skip
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def _peer(rule: matrix.Rule, groups: dict[Role, aws.ec2.SecurityGroup]) -> dict:
@@ -314,6 +417,13 @@ def _peer(rule: matrix.Rule, groups: dict[Role, aws.ec2.SecurityGroup]) -> dict:
         return {"referenced_security_group_id": groups[rule.group].id}
     key = "cidr_ipv4" if rule.cidr.version == 4 else "cidr_ipv6"
     return {key: str(rule.cidr)}
+
+
+def ec2_description(text: str) -> str:
+    """`text`, if EC2 takes it as a security group or rule description; a bug in this program otherwise."""
+    if not EC2_DESCRIPTION.match(text):
+        raise ValueError(f"EC2 would reject the description {text!r} (CreateSecurityGroup character set)")
+    return text
 
 
 def _architecture(instance_type: str) -> str:

@@ -151,8 +151,9 @@ MATRIX: tuple[Row, ...] = (
                 "Clock sync (NTP): TLS, DKIM and queue timers need a correct clock.",
                 "Time servers only.",
                 "operational",
-                note="AWS needs no rule (security groups never filter the Amazon Time Sync Service); "
-                "on Hetzner any NTP server unless ntpCidrs narrows it.",
+                note="AWS needs no rule: security groups never filter the Amazon Time Sync Service, which AWS "
+                "hosts use unless ntpCidrs names servers. On Hetzner any NTP server (the distribution's pool) "
+                "unless ntpCidrs names servers.",
             ),
             Row(role, "out", _TCP, 80, Peer.INTERNET, _PACKAGES, "Public outbound.", "operational", "package_egress"),
             Row(role, "out", _TCP, 443, Peer.INTERNET, _PACKAGES, "Public outbound.", "operational", "package_egress"),

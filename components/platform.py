@@ -61,7 +61,8 @@ def outputs(hosts: dict[str, MtaHost | ProxyHost]) -> dict[str, dict[str, pulumi
 
 
 def _target(settings: Settings, proxy: ProxyHost) -> pulumi.Output[ProxyTarget]:
-    """The MTAs reach a proxy on its private address; it sends from the address on its interface:
-    the private one on AWS (the Elastic IP is NAT in front of it), the public one on Hetzner."""
+    """The MTAs reach a proxy on its private address; it sends from the addresses on its interface:
+    the private IPv4 on AWS (the Elastic IP is NAT in front of it), the public one on Hetzner, and with
+    `ipv6` its IPv6 address, public on both clouds."""
     source = proxy.private_ip if settings.cloud == "aws" else proxy.public_ip
-    return pulumi.Output.all(proxy.fqdn, proxy.private_ip, source).apply(lambda a: ProxyTarget(*a))
+    return pulumi.Output.all(proxy.fqdn, proxy.private_ip, source, proxy.public_ipv6).apply(lambda a: ProxyTarget(*a))

@@ -59,14 +59,20 @@ HCLOUD_IPS_PER_RULE = 100
 _RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 # Where hosts may sync their clocks when `ntpCidrs` is not set. AWS needs no rule: security groups
-# never filter the Amazon Time Sync Service (169.254.169.123). A Hetzner firewall with out-rules
-# drops everything else, NTP included, so the hosts may reach any NTP server unless narrowed.
+# never filter the Amazon Time Sync Service (169.254.169.123), which the AWS hosts then use. A Hetzner
+# firewall with out-rules drops everything else, NTP included, so the hosts may reach any NTP server
+# (and use the distribution's pool) unless narrowed.
 DEFAULT_TIME_SERVERS = {"aws": [], "hcloud": ["0.0.0.0/0", "::/0"]}
+AMAZON_TIME_SYNC = "169.254.169.123"
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 # An RFC 6750 bearer token that Nginx can hold as a quoted map key: 32 to 128 characters.
 BEARER_TOKEN = re.compile(r"^(?=.{32,128}$)[A-Za-z0-9._~+/-]+=*$")
+
+
+# IAM user and role ARNs (IAM User Guide, "IAM ARNs"; names: letters, digits and +=,.@_- up to 64, paths of /).
+IAM_PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 
 
 class ConfigError(Exception):
@@ -80,6 +86,27 @@ def _cidr(value: Any) -> Network:
         return ipaddress.ip_network(value.strip(), strict=True)
     except ValueError as err:
         raise ValueError(f"{value!r} is not a valid CIDR ({err})") from None
+
+
+def _one_server(net: Network) -> Network:
+    """Hosts are configured to use exactly these servers, so each entry must be one address."""
+    if net.prefixlen != net.max_prefixlen:
+        raise ValueError(
+            f"{net} is a range; the hosts are configured to use exactly these servers, so give single "
+            f"addresses (/{net.max_prefixlen})"
+        )
+    return net
+
+
+def _servers_or_anywhere(nets: list[Network]) -> list[Network]:
+    """NTP sources: single addresses the hosts use, or "anywhere" (0.0.0.0/0, ::/0) for the distribution's pool."""
+    anywhere = [n for n in nets if n.prefixlen == 0]
+    if anywhere and len(anywhere) != len(nets):
+        raise ValueError("mixes 0.0.0.0/0 or ::/0 (the distribution's pool) with specific servers; choose one")
+    if not anywhere:
+        for net in nets:
+            _one_server(net)
+    return nets
 
 
 def _not_public(net: Network) -> Network:
@@ -122,6 +149,13 @@ def _host(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         return _domain(value)
+
+
+def _iam_principal(value: str) -> str:
+    """A role or user ARN, the form a KMS key policy names a principal in (IAM ARN reference)."""
+    if not IAM_PRINCIPAL.match(value):
+        raise ValueError(f"{value!r} is not an IAM role or user ARN such as arn:aws:iam::123456789012:role/deploy")
+    return value
 
 
 def _https_url(value: str) -> str:
@@ -184,7 +218,10 @@ class AwsSettings(_Model):
     """
 
     availability_zone: str | None = None
-    mta_instance_type: str = "t3.medium"
+    # 4 vCPUs: KumoMTA's stated minimum (docs/userguide/installation/hardware.md: "At an absolute minimum, you
+    # will need 4 CPU cores"), below which kumod logs an error at start (crates/kumod/src/main.rs). Not a
+    # burstable type: a sending MTA is busy for hours, which would drain a t3's CPU credits.
+    mta_instance_type: str = "c6i.xlarge"
     proxy_instance_type: str = "t3.small"
     ami_id: str | None = None
     root_volume_gb: int = Field(default=20, ge=8, le=1024)
@@ -194,6 +231,9 @@ class AwsSettings(_Model):
     proxy_subnet_cidr: Annotated[Any, AfterValidator(_cidr)] = "10.42.2.0/24"
     vpc_id: str | None = None
     subnet_id: str | None = None
+    deployer_arns: Annotated[list[Annotated[str, AfterValidator(_iam_principal)]], AfterValidator(_unique)] = []
+    """IAM roles or users that run `pulumi up`; they alone (with the MTA role) may decrypt the stack's
+    secrets. Default: whoever runs it. List every one when several do, or each `up` takes the key from the last."""
 
     @model_validator(mode="after")
     def _network_choice(self):
@@ -257,8 +297,15 @@ class Settings(_Model):
     proxy_hosts: HostList = ["proxy"]
     ping8_cidrs: Annotated[list[Cidr], Field(min_length=1), AfterValidator(_unique)]
     trusted_cidrs: Annotated[list[Cidr], AfterValidator(_unique)] = []
-    resolver_cidrs: Annotated[list[Cidr], Field(min_length=1), AfterValidator(_unique)] | None = None
-    ntp_cidrs: Annotated[list[Cidr], AfterValidator(_unique)] | None = None
+    resolver_cidrs: (
+        Annotated[
+            list[Annotated[Any, AfterValidator(_cidr), AfterValidator(_one_server)]],
+            Field(min_length=1),
+            AfterValidator(_unique),
+        ]
+        | None
+    ) = None
+    ntp_cidrs: Annotated[list[Cidr], AfterValidator(_unique), AfterValidator(_servers_or_anywhere)] | None = None
     monitoring_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
     proxy_metrics_port: Port = 9101
     admin_cidrs: Annotated[list[RestrictedCidr], AfterValidator(_unique)] = []
@@ -319,8 +366,29 @@ class Settings(_Model):
 
     @property
     def time_servers(self) -> list[Network]:
-        """The configured NTP sources (`[]` switches the rule off), or the cloud's default."""
+        """Where NTP may go: the configured sources (AWS: `[]` too means Amazon Time Sync), or the cloud's default."""
         return self._or_default(self.ntp_cidrs, DEFAULT_TIME_SERVERS)
+
+    @property
+    def ntp_servers(self) -> list[str] | None:
+        """The servers chrony uses; None keeps the distribution's pool, which "anywhere" allows."""
+        if self.cloud == "aws" and not self.ntp_cidrs:
+            return [AMAZON_TIME_SYNC]
+        nets = self.time_servers
+        if any(net.prefixlen == 0 for net in nets):
+            return None
+        return [str(net.network_address) for net in nets]
+
+    @field_validator("ntp_cidrs")
+    @classmethod
+    def _has_a_clock(cls, nets: list[Network] | None, info: ValidationInfo) -> list[Network] | None:
+        """AWS always has Amazon Time Sync; a Hetzner host with no NTP rule has no clock source at all."""
+        if info.data.get("cloud") == "hcloud" and nets == []:
+            raise ValueError(
+                "[] would leave Hetzner hosts without a time source (their firewall drops NTP); "
+                "name NTP servers, or leave it unset for any"
+            )
+        return nets
 
     def _or_default(self, configured: list[Network] | None, defaults: dict[str, list[str]]) -> list[Network]:
         """`configured` when set, else this cloud's defaults, their IPv6 ones only with `ipv6`."""

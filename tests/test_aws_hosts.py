@@ -1,6 +1,6 @@
 """AWS hosts: hardened instances, protected sending IPs and spool, PTR = FQDN, DNS, outputs."""
 
-from tests.stacks import run
+from tests.stacks import RULE_TYPES, run
 
 INSTANCE = "aws:ec2/instance:Instance"
 EIP = "aws:ec2/eip:Eip"
@@ -139,3 +139,41 @@ def test_resource_names_are_stable_so_a_refactor_replaces_nothing():
         "urn:pulumi:prod::kumomta-infra::kumomta:index:MtaHost$aws:ebs/volume:Volume::mta-spool",
         "urn:pulumi:prod::kumomta-infra::kumomta:index:ProxyHost$aws:ec2/instance:Instance::proxy-instance",
     } <= urns
+
+
+def test_group_and_rule_descriptions_use_only_what_ec2_accepts():
+    """EC2 CreateSecurityGroup / AuthorizeSecurityGroupIngress: "Constraints: Up to 255 characters in length.
+    Allowed characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*"
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html). The provider
+    checks only the length, so a quote passes preview and fails the first `up`."""
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-:/()#,@[]+=&;{}!$*")
+    result = run(ipv6=True, adminCidrs=["192.0.2.0/29"], trustedCidrs=["198.51.100.0/28"])
+    kinds = ("aws:ec2/securityGroup:SecurityGroup", *RULE_TYPES)
+    described = [r for kind in kinds for r in result.of_type(kind)]
+    assert len(described) > 20
+    for reg in described:
+        text = reg.inputs["description"]
+        assert 0 < len(text) <= 255 and set(text) <= allowed, (reg.name, text)
+
+
+def test_the_address_and_the_instance_wait_for_the_internet_gateway_and_the_routes():
+    """pulumi-aws `ec2.Eip`: "EIP may require IGW to exist prior to association. Use depends_on to set an
+    explicit dependency on the IGW." A host that boots before its default route fails its first-boot installs."""
+    result = run()
+    needed = {result.by_name(n).urn for n in ("igw", "public-default", "mta-subnet-rt", "proxy-subnet-rt")}
+    for host in ("mta", "proxy"):
+        assert needed <= set(result.by_name(f"{host}-eip-assoc").depends_on)
+        instance = result.by_name(f"{host}-instance")
+        assert needed | {result.by_name(f"{host}-eip-assoc").urn} <= set(instance.depends_on)
+
+
+def test_the_root_volume_is_tagged_through_its_block_device_not_volume_tags():
+    """pulumi-aws `ec2.Instance`: volume_tags apply to every volume attached to the instance, so with a separately
+    attached `ebs.Volume` they overwrite its tags and cycle on every update; use root_block_device.tags."""
+    result = run()
+    for host in ("mta", "proxy"):
+        instance = result.by_name(f"{host}-instance")
+        assert "volumeTags" not in instance.inputs
+        assert instance.inputs["rootBlockDevice"]["tags"]["Name"] == f"prod-{host}-root"
+    (spool,) = result.of_type("aws:ebs/volume:Volume")
+    assert spool.inputs["tags"]["Name"] == "prod-mta-spool"

@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Placeholder public addresses: RFC 5737 and RFC 3849 documentation ranges.
 _PUBLIC_V4 = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24")]
 _PUBLIC_V6 = ipaddress.ip_network("2001:db8::/32")
+# The AWS account and the role that runs `pulumi up`, as the plan shows them.
+ACCOUNT = "123456789012"
+DEPLOYER = "kumomta-deploy"
 
 
 @dataclass
@@ -170,11 +173,21 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
             return self._hcloud(args, state)
         kind = args.typ.split(":")[-1]
         resource_id = args.resource_id or f"{kind.lower()}-{_digest(args.name)[:17]}"
-        state.setdefault("arn", f"arn:aws:mock:::{kind.lower()}/{args.name}")
         if "name" not in state and args.typ.startswith("aws:"):
             state["name"] = f"{args.name}-{_digest(args.name)[:7]}"
+        state.setdefault("arn", self._arn(args.typ, resource_id, state))
         state.update(self._computed(args, resource_id, state))
         return resource_id, state
+
+    def _arn(self, typ: str, resource_id: str, state: dict) -> str:
+        """ARNs in the shapes AWS gives them where a policy names them; a recognisable stand-in elsewhere."""
+        if typ == "aws:iam/role:Role":
+            return f"arn:aws:iam::{ACCOUNT}:role/{state['name']}"
+        if typ == "aws:ssm/parameter:Parameter":
+            return f"arn:aws:ssm:{self.region}:{ACCOUNT}:parameter{state['name']}"
+        if typ == "aws:kms/key:Key":
+            return f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{resource_id}"
+        return f"arn:aws:mock:::{typ.split(':')[-1].lower()}/{resource_id}"
 
     def _computed(self, args, resource_id: str, inputs: dict) -> dict:
         if args.typ == "aws:ec2/vpc:Vpc" and inputs.get("assignGeneratedIpv6CidrBlock"):
@@ -190,6 +203,8 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         if args.typ == "random:index/randomPassword:RandomPassword":
             # Stands for the generated secret: letters and digits, as the program asks for.
             return {"result": _digest(f"password/{args.name}")[: int(inputs["length"])]}
+        if args.typ == "aws:kms/key:Key":
+            return {"keyId": resource_id}
         if args.typ == "aws:ec2/eip:Eip":
             return {"publicIp": str(self._public(args.name, 4)), "allocationId": f"eipalloc-{_digest(args.name)[:17]}"}
         return {}
@@ -241,6 +256,14 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0placeholder0000", "name": "ubuntu-jammy-22.04 (looked up at deploy time)"}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            # The deployer as an assumed role, the usual case in CI (OIDC) and with SSO.
+            arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{DEPLOYER}/session"
+            return {"id": ACCOUNT, "accountId": ACCOUNT, "arn": arn, "userId": "AROAPLACEHOLDER:session"}
+        if args.token == "aws:iam/getSessionContext:getSessionContext":
+            return {"arn": args.args["arn"], "issuerArn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER}"}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com"}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             # The real CIDR and zone are only known to AWS; the plan shows a stand-in.
             return {"id": args.args.get("id"), "cidrBlock": "10.0.0.0/24", "availabilityZone": f"{self.region}a"}

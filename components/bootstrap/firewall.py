@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from components import matrix
 from components.bootstrap import layout
 from components.matrix import PEER_TITLES, ROLE_TITLES, Role
-from components.settings import Settings
+from components.settings import AMAZON_TIME_SYNC, Settings
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ PLUMBING = (
              "Instance metadata, for root only: role credentials, own address."),
     Plumbing("out", f"ip daddr {layout.METADATA}", "No one else: kumod, Nginx and KumoProxy never need it.",
              verdict="drop"),
-    Plumbing("out", f"ip daddr {layout.AMAZON_TIME_SYNC} udp dport 123", "Amazon Time Sync, the clock the AWS hosts use.",
-             lambda settings: settings.cloud == "aws" and settings.ntp_cidrs is None),
+    Plumbing("out", f"ip daddr {AMAZON_TIME_SYNC} udp dport 123", "Amazon Time Sync, the clock the AWS hosts use.",
+             lambda settings: settings.cloud == "aws" and settings.ntp_servers == [AMAZON_TIME_SYNC]),
     Plumbing("out", "udp sport 546 udp dport 547", "DHCPv6 lease renewal.", lambda settings: settings.ipv6),
     *(
         Plumbing(d, "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert }",

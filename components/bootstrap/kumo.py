@@ -10,20 +10,25 @@ from components.settings import Settings
 
 
 def mta_policy(fqdn: str, proxies: Sequence[ProxyTarget]) -> str:
-    """`init.lua`: HTTP on loopback only, the spool volume, and one SOCKS5 source per proxy."""
+    """`init.lua`: HTTP on loopback only, the spool volume, and SOCKS5 sources per proxy and address family."""
     if not proxies:
         raise ValueError("an MTA needs at least one proxy to send through")
     sources = []
     for proxy in proxies:
-        connect, source = ipaddress.ip_address(proxy.connect_ip), ipaddress.ip_address(proxy.source_ip)
+        connect = ipaddress.ip_address(proxy.connect_ip)
         server = f"[{connect}]" if connect.version == 6 else str(connect)
-        sources.append(
-            f"  [{_lua(proxy.fqdn)}] = {{\n"
-            f"    server = {_lua(f'{server}:{layout.SOCKS_PORT}')},\n"
-            f"    source_address = {_lua(str(source))},\n"
-            f"    ehlo_domain = {_lua(proxy.fqdn)},\n"
-            "  },"
-        )
+        for name, address in ((proxy.fqdn, proxy.source_ip), (f"{proxy.fqdn}-ipv6", proxy.source_ipv6)):
+            if address is None:
+                continue
+            source = ipaddress.ip_address(address)
+            sources.append(
+                f"  [{_lua(name)}] = {{\n"
+                f"    server = {_lua(f'{server}:{layout.SOCKS_PORT}')},\n"
+                f"    source_address = {_lua(str(source))},\n"
+                f"    family = {source.version},\n"
+                f"    ehlo_domain = {_lua(proxy.fqdn)},\n"
+                "  },"
+            )
     return template(
         "init.lua",
         fqdn=fqdn,
@@ -37,19 +42,35 @@ def mta_policy(fqdn: str, proxies: Sequence[ProxyTarget]) -> str:
 
 def proxy_policy(fqdn: str, settings: Settings) -> str:
     """`proxy.lua`: SOCKS5 on the private address; metrics only when monitoring networks are set."""
-    metrics = ""
+    listener = acl = ""
     if settings.monitoring_cidrs:
-        trusted = ", ".join(_lua(str(c)) for c in settings.monitoring_cidrs)
         # `[::]` also takes IPv4 on Linux; bind it only when a monitoring network is IPv6.
         any_address = "[::]" if any(c.version == 6 for c in settings.monitoring_cidrs) else "0.0.0.0"
-        metrics = (
-            "\n\n  -- Metrics for the monitoring networks only; they are also its only trusted hosts.\n"
-            "  proxy.start_http_listener {\n"
-            f"    listen = {_lua(f'{any_address}:{settings.proxy_metrics_port}')},\n"
-            f"    trusted_hosts = {{ {trusted} }},\n"
-            "  }"
-        )
-    return template("proxy.lua", fqdn=fqdn, env_file=layout.PROXY_ENV, socks_port=layout.SOCKS_PORT, metrics=metrics)
+        listen = _lua(f"{any_address}:{settings.proxy_metrics_port}")
+        listener = f"\n  proxy.start_http_listener {{\n    listen = {listen},\n  }}"
+        acl = template("proxy-metrics.lua", acl=metrics_acl(settings.monitoring_cidrs))
+    return template(
+        "proxy.lua",
+        fqdn=fqdn,
+        env_file=layout.PROXY_ENV,
+        socks_port=layout.SOCKS_PORT,
+        metrics_listener=listener,
+        metrics_acl=acl,
+    )
+
+
+def metrics_acl(networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    """A KumoMTA ACL map (TOML) that lets `networks` GET the metrics endpoints and nothing else.
+
+    Not `trusted_hosts`: the default ACL grants trusted hosts the admin API as well (KumoMTA
+    assets/acls/default.toml, `http_listener/*/api/admin`). Resources and identities per KumoMTA
+    docs/reference/kumo.aaa/load_acl_map.md; `MachineSet` per crates/kumo-server-common/src/authn_authz.rs.
+    """
+    machines = ", ".join(f'"{net}"' for net in networks)
+    return "".join(
+        f'[[acl."http_listener/*/{path}"]]\nallow = true\nprivileges = ["GET"]\nidentity.MachineSet = [{machines}]\n'
+        for path in ("metrics", "metrics.json")
+    )
 
 
 def proxy_unit() -> str:

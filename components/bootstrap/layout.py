@@ -23,8 +23,9 @@ BODY_LIMIT_MIB = 16
 SPOOL_DIR = "/var/spool/kumomta"
 SPOOL_LABEL = "kumospool"
 LOG_DIR = "/var/log/kumomta"
-DKIM_DIR = "/opt/kumomta/etc/dkim"
-POLICY = "/opt/kumomta/etc/policy/init.lua"
+KUMO_ETC = "/opt/kumomta/etc"
+DKIM_DIR = f"{KUMO_ETC}/dkim"
+POLICY = f"{KUMO_ETC}/policy/init.lua"
 PROXY_POLICY = "/opt/kumomta/etc/proxy/proxy.lua"
 PROXY_ENV = "/etc/kumoproxy/listen.env"
 
@@ -33,7 +34,7 @@ TLS_DIR = "/etc/nginx/kumomta-tls"
 TOKEN_MAP = "/etc/nginx/kumomta-bearer.map"
 NGINX_SITE = "/etc/nginx/conf.d/kumomta.conf"
 SBIN = "/usr/local/sbin"
+RESOLVED_CONF = "/etc/systemd/resolved.conf.d/kumomta.conf"
 
 # Link-local cloud services that no cloud firewall filters but a default-drop host firewall would.
 METADATA = "169.254.169.254"
-AMAZON_TIME_SYNC = "169.254.169.123"

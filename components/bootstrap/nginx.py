@@ -34,7 +34,14 @@ def site(
 
 
 def token_map_line(token: str) -> str:
-    """The one entry of the token map that Nginx includes; `kumomta-token` writes the same line."""
+    """The one entry of the token map that Nginx includes; `kumomta-token` writes the same line.
+
+    A regex, because Nginx compares plain map keys case-insensitively (ngx_http_map_module
+    lowercases them), which would let the token through with its case changed. The scheme word is
+    case-insensitive (RFC 7235 section 2.1) and followed by one or more spaces; the token is matched
+    exactly, `.` and `+` in brackets so no backslash has to survive Nginx's string parsing.
+    """
     if not BEARER_TOKEN.match(token):
         raise ValueError("a bearer token is 32 to 128 letters, digits and -._~+/ (then '=' padding)")
-    return f'"Bearer {token}" 1;\n'
+    exact = token.replace(".", "[.]").replace("+", "[+]")
+    return f'"~^(?i:bearer) +{exact}$" 1;\n'

@@ -13,6 +13,8 @@ class ProxyTarget:
     """Where the MTA reaches its SOCKS5 listener (the private address)."""
     source_ip: str
     """The address the proxy binds for delivery: its private IP on AWS (the EIP is NAT), public on Hetzner."""
+    source_ipv6: str | None = None
+    """With `ipv6`: its IPv6 address, on its interface on both clouds, for MX hosts reached over IPv6."""
 
 
 @dataclass(frozen=True)

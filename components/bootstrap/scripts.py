@@ -5,7 +5,15 @@ They are plain files rather than generated text, so tests run exactly what the h
 
 from components.bootstrap.render import TEMPLATES
 
-NAMES = ("kumomta-tls-placeholder", "kumomta-cert-deploy", "kumomta-token", "kumomta-spool", "kumoproxy-address")
+NAMES = (
+    "kumomta-tls-placeholder",
+    "kumomta-cert-deploy",
+    "kumomta-token",
+    "kumomta-spool",
+    "kumoproxy-address",
+    "kumomta-resolver",
+    "kumomta-spool-grow",
+)
 
 
 def script(name: str) -> str:

@@ -37,7 +37,12 @@ INSTALL_KUMOMTA = (
     "apt-get update -q",
     "DEBIAN_FRONTEND=noninteractive apt-get install -y -q kumomta",
 )
-_FIREWALL = ("nft -f /etc/nftables.conf", "systemctl enable nftables.service")
+# The resolvers first, then the firewall that allows only them: every later step already runs as the host will.
+_NETWORK = (
+    f"{layout.SBIN}/kumomta-resolver /run/systemd/network /etc/systemd/network",
+    "nft -f /etc/nftables.conf",
+    "systemctl enable nftables.service",
+)
 _BASE_PACKAGES = ["nftables", "curl", "gnupg", "ca-certificates"]
 
 
@@ -51,7 +56,8 @@ def mta_user_data(
     fqdn = settings.fqdn(label)
     files = [
         _file("/etc/nftables.conf", firewall.ruleset(Role.MTA, settings, fqdn, {Role.PROXY: _ips(proxies)})),
-        *_scripts("kumomta-spool", "kumomta-tls-placeholder", "kumomta-cert-deploy"),
+        *_resolver(settings),
+        *_scripts("kumomta-spool", "kumomta-spool-grow", "kumomta-tls-placeholder", "kumomta-cert-deploy"),
         _file(layout.NGINX_SITE, nginx.site(fqdn, ipv6=settings.ipv6)),
         _file(layout.POLICY, kumo.mta_policy(fqdn, proxies)),
         _file("/etc/systemd/system/kumomta.service.d/spool.conf",
@@ -59,6 +65,9 @@ def mta_user_data(
         _file("/etc/systemd/system/kumomta-acme.service", template(
             "kumomta-acme.service", fqdn=fqdn, acme_root=layout.ACME_ROOT, sbin=layout.SBIN, tls_dir=layout.TLS_DIR)),
         _file("/etc/systemd/system/kumomta-acme.timer", template("kumomta-acme.timer", fqdn=fqdn)),
+        _file("/etc/systemd/system/kumomta-spool-grow.service",
+              template("kumomta-spool-grow.service", spool_dir=layout.SPOOL_DIR, sbin=layout.SBIN)),
+        _file("/etc/systemd/system/kumomta-spool-grow.timer", template("kumomta-spool-grow.timer")),
     ]  # fmt: skip
     packages = [*_BASE_PACKAGES, "nginx", "certbot"]
     if isinstance(token, InlineToken):
@@ -77,9 +86,12 @@ def mta_user_data(
         + [f"'{glob}'" for glob in SPOOL_DEVICES[settings.cloud]]
     )
     commands = [
-        *_FIREWALL,
+        *_NETWORK,
         spool,
         *INSTALL_KUMOMTA,
+        # The package makes these kumod's only if they are missing, and write_files made them first (as root),
+        # so kumod could not write its node id there.
+        f"install -d -o kumod -g kumod -m 0755 {layout.KUMO_ETC} {layout.KUMO_ETC}/policy",
         # Not used here, and its stock policy listens on every address.
         "systemctl disable --now kumo-tsa-daemon.service",
         f"chown kumod:kumod {layout.SPOOL_DIR} && chmod 2770 {layout.SPOOL_DIR}",
@@ -92,6 +104,7 @@ def mta_user_data(
         *fetch_token,
         "systemctl restart nginx.service",
         "systemctl enable --now kumomta-acme.timer",
+        "systemctl enable --now kumomta-spool-grow.timer",
     ]
     return _cloud_config(settings, f"KumoMTA host {fqdn}", fqdn, packages, files, commands)
 
@@ -101,12 +114,13 @@ def proxy_user_data(settings: Settings, label: str, mta_sources: Sequence[str]) 
     fqdn = settings.fqdn(label)
     files = [
         _file("/etc/nftables.conf", firewall.ruleset(Role.PROXY, settings, fqdn, {Role.MTA: list(mta_sources)})),
+        *_resolver(settings),
         *_scripts("kumoproxy-address"),
         _file(layout.PROXY_POLICY, kumo.proxy_policy(fqdn, settings)),
         _file("/etc/systemd/system/kumoproxy.service", kumo.proxy_unit()),
     ]
     commands = [
-        *_FIREWALL,
+        *_NETWORK,
         *INSTALL_KUMOMTA,
         # The package enables kumod and the TSA daemon; a proxy host runs neither.
         "systemctl disable --now kumomta.service kumo-tsa-daemon.service",
@@ -138,6 +152,12 @@ def _token_unit(token: SsmToken) -> str:
     )
 
 
+def _resolver(settings: Settings) -> list[dict]:
+    """systemd-resolved asks exactly the resolvers the firewalls allow."""
+    servers = " ".join(str(net.network_address) for net in settings.resolvers)
+    return [_file(layout.RESOLVED_CONF, template("resolved.conf", servers=servers)), *_scripts("kumomta-resolver")]
+
+
 def _ips(proxies: Sequence[ProxyTarget]) -> list[str]:
     return [p.connect_ip for p in proxies]
 
@@ -161,9 +181,10 @@ def _cloud_config(
         "write_files": files,
         "runcmd": commands,
     }
-    if settings.cloud == "aws" and settings.ntp_cidrs is None:
-        # The host firewall lets NTP out only to the Amazon Time Sync Service, so use it explicitly.
-        doc["ntp"] = {"enabled": True, "servers": [layout.AMAZON_TIME_SYNC]}
+    if settings.ntp_servers is not None:
+        # chrony uses exactly the servers the firewalls let NTP reach (cloud-init cc_ntp: explicit servers
+        # and no pools replace the distribution's pool).
+        doc["ntp"] = {"enabled": True, "ntp_client": "chrony", "servers": settings.ntp_servers, "pools": []}
     body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1000)
     return f"#cloud-config\n# {title}, rendered by kumomta-infra.\n{body}"
 

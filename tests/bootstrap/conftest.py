@@ -32,7 +32,7 @@ PROXIES = {
     ],
 }
 MTA_SOURCES = {"aws": ["10.42.1.0/24"], "hcloud": ["10.0.1.2", "10.0.1.3"]}
-CHANNELS = {"aws": SsmToken("/kumomta/prod/inject-token", "eu-central-1"), "hcloud": InlineToken(TOKEN)}
+CHANNELS = {"aws": SsmToken("/kumomta/prod/mta/inject-token", "eu-central-1"), "hcloud": InlineToken(TOKEN)}
 
 
 def need(*tools: str) -> None:

@@ -25,12 +25,19 @@ end
 
 local kumo = { on = function(event, fn) handlers[event] = fn end }
 for _, name in ipairs { 'start_http_listener', 'define_spool', 'configure_local_logs', 'make_queue_config',
-  'make_egress_pool', 'make_egress_source' } do
+  'make_egress_pool', 'make_egress_source', 'make_egress_path' } do
   kumo[name] = recorder('kumo.' .. name)
 end
 local proxy = {
   start_proxy_listener = recorder('proxy.start_proxy_listener'),
   start_http_listener = recorder('proxy.start_http_listener'),
+}
+-- kumo.aaa.load_acl_map keeps the ACL text; `:get` is what get_acl_definition calls.
+kumo.aaa = {
+  load_acl_map = function(params)
+    print('acl ' .. params.key_data:gsub('\n', '\\n'))
+    return { get = function(self, resource) return resource end }
+  end,
 }
 package.preload.kumo = function() return kumo end
 package.preload.proxy = function() return proxy end
@@ -40,10 +47,17 @@ dofile(arg[1])
 for _, event in ipairs { 'init', 'proxy_init' } do
   if handlers[event] then handlers[event]() end
 end
+if handlers.get_acl_definition then
+  print('acl-answers ' .. tostring(handlers.get_acl_definition('http_listener/*/metrics')))
+end
 if handlers.get_queue_config then
   local queue = handlers.get_queue_config('example.org', nil, nil, nil)
   local pool = handlers.get_egress_pool(queue.egress_pool)
-  for _, entry in ipairs(pool.entries) do handlers.get_egress_source(entry.name) end
+  table.sort(pool.entries, function(a, b) return a.name < b.name end)
+  for _, entry in ipairs(pool.entries) do
+    handlers.get_egress_source(entry.name)
+    handlers.get_egress_path_config('example.org', entry.name, 'site')
+  end
   print('unknown-pool ' .. tostring(pcall(handlers.get_egress_pool, 'other')))
   print('unknown-source ' .. tostring(pcall(handlers.get_egress_source, 'other')))
 end

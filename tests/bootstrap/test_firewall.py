@@ -116,16 +116,6 @@ def test_ipv6_plumbing_only_with_ipv6():
     assert "icmpv6" in _render("aws", Role.MTA, ipv6=True)[0]
 
 
-def test_aws_ntp_goes_to_amazon_time_sync_unless_ntp_cidrs_narrow_it():
-    assert "ip daddr 169.254.169.123 udp dport 123 accept" in _render("aws", Role.MTA)[0]
-    narrowed = _render("aws", Role.MTA, ntpCidrs=["192.0.2.123/32"])[0]
-    assert "169.254.169.123" not in narrowed
-    assert "ip daddr 192.0.2.123/32 udp dport 123 accept" in narrowed
-    hcloud = _render("hcloud", Role.PROXY)[0]
-    assert "169.254.169.123" not in hcloud
-    assert "ip daddr 0.0.0.0/0 udp dport 123 accept" in hcloud
-
-
 def test_only_root_reaches_the_metadata_service():
     for cloud in ("aws", "hcloud"):
         for role in Role:

@@ -34,6 +34,38 @@ def test_injection_without_the_right_bearer_token_is_401_and_never_reaches_kumod
     assert len(seen.requests) == before
 
 
+@pytest.mark.parametrize(
+    "value",
+    [f"Bearer {TOKEN.swapcase()}", f"Bearer {TOKEN.lower()}", f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x",
+     f"Basic {TOKEN}", f"Bearer{TOKEN}", f"xBearer {TOKEN}"],
+)  # fmt: skip
+def test_the_token_must_match_exactly_in_case_and_length(live, value):
+    """Nginx map keys that are plain strings match case-insensitively (ngx_http_map_module lowercases the
+    key and the value), so the token with its case changed got 200; the map entry is a case-sensitive regex now."""
+    site, seen = live
+    before = len(seen.requests)
+    assert request(site.https_port, "POST", INJECT, {"Authorization": value}, body=b"{}")[0] == 401
+    assert len(seen.requests) == before
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "Bearer  "])
+def test_the_scheme_word_is_case_insensitive(live, scheme):
+    """RFC 7235 section 2.1: the auth-scheme is a case-insensitive token; 1*SP separates it from the credentials."""
+    site, _ = live
+    header = {"Authorization": f"{scheme.strip()}{' ' * max(1, len(scheme) - 5)}{TOKEN}"}
+    assert request(site.https_port, "POST", INJECT, header, body=b"{}")[0] == 200
+
+
+def test_a_token_with_dots_and_pluses_matches_only_itself(tmp_path):
+    """`.` and `+` are regex metacharacters; in the map they must match only themselves."""
+    need("nginx", "openssl")
+    token = "abc.def+ghi" + "Z" * 24
+    with running(tmp_path, token) as (site, _):
+        assert request(site.https_port, "POST", INJECT, {"Authorization": f"Bearer {token}"}, body=b"{}")[0] == 200
+        for forged in (token.replace(".", "x"), token.replace("+", ""), token.replace("def+", "deff")):
+            assert request(site.https_port, "POST", INJECT, {"Authorization": f"Bearer {forged}"}, body=b"{}")[0] == 401
+
+
 def test_right_token_reaches_kumod_without_the_authorization_header(live):
     site, seen = live
     status, _, body = request(site.https_port, "POST", INJECT, RIGHT, body=b'{"content": "x"}')

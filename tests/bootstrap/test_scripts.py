@@ -78,18 +78,19 @@ def test_deploy_hook_never_reloads_a_config_nginx_rejects(tmp_path):
     assert "systemctl" not in (fakes / "calls").read_text()
 
 
-def test_token_from_ssm_becomes_the_nginx_map_line(tmp_path):
+@pytest.mark.parametrize("token", [TOKEN, "a.b+c/d~e-f_" + "x" * 24 + "=="])
+def test_token_from_ssm_becomes_the_nginx_map_line(tmp_path, token):
     script = install(tmp_path / "sbin", "kumomta-token")
     fakes = tmp_path / "bin"
-    _fake(fakes, "aws", f"echo {TOKEN}")
+    _fake(fakes, "aws", f"echo '{token}'")
     token_map = tmp_path / "bearer.map"
-    done = _run(script, "eu-central-1", "/kumomta/prod/inject-token", str(token_map), fakes=fakes)
+    done = _run(script, "eu-central-1", "/kumomta/prod/mta/inject-token", str(token_map), fakes=fakes)
     assert done.returncode == 0, done.stderr
-    assert token_map.read_text() == nginx.token_map_line(TOKEN)
+    assert token_map.read_text() == nginx.token_map_line(token)
     assert oct(token_map.stat().st_mode & 0o777) == "0o600"
     call = (fakes / "calls").read_text().split()
     assert call[:3] == ["aws", "ssm", "get-parameter"]
-    assert {"--with-decryption", "eu-central-1", "/kumomta/prod/inject-token"} <= set(call)
+    assert {"--with-decryption", "eu-central-1", "/kumomta/prod/mta/inject-token"} <= set(call)
 
 
 @pytest.mark.parametrize(("aws", "reason"), [("exit 255", "could not read"), ('echo "bad token"', "cannot have")])
@@ -244,3 +245,54 @@ def test_spool_refuses_to_guess_between_two_blank_volumes(tmp_path, loops):
     assert done.returncode == 1
     assert "2 candidate volumes" in done.stderr
     assert _uuid(first) == _uuid(second) == ""
+
+
+def test_spool_grow_follows_a_resized_volume_online_and_is_idle_otherwise(tmp_path, loops):
+    """Raising spoolVolumeGb grows the attached volume in place (EC2 ModifyVolume; Hetzner's volume resize);
+    the file system must follow while kumod keeps running on it: resize2fs grows a mounted ext4 online."""
+    need("resize2fs", "dumpe2fs", "blockdev")
+    grow = install(tmp_path / "sbin", "kumomta-spool-grow")
+    device = loops.attach(size_mib=32)
+    subprocess.run(["mkfs.ext4", "-q", "-L", "kt" + uuid.uuid4().hex[:10], device], check=True)
+    mountpoint = tmp_path / "spool"
+    mountpoint.mkdir()
+    subprocess.run(["mount", device, str(mountpoint)], check=True)
+    loops.mounts.append(mountpoint)
+    (mountpoint / "queued-message").write_text("keep me")
+
+    idle = _run(grow, str(mountpoint))
+    assert (idle.returncode, idle.stdout) == (0, "")  # nothing to grow, nothing said
+    before = os.statvfs(mountpoint).f_blocks * os.statvfs(mountpoint).f_frsize
+
+    os.truncate(tmp_path / "disk0.img", 64 * 1024 * 1024)
+    subprocess.run(["losetup", "--set-capacity", device], check=True)  # the volume grew
+    if not _online_resize_allowed():
+        # This sandbox withholds CAP_SYS_RESOURCE, which the kernel's online resize ioctl needs (a host's root
+        # has it): the decision is still made by the real tools on the real device, the resize is recorded.
+        fakes = tmp_path / "bin"
+        _fake(fakes, "resize2fs", "exit 0")
+        done = _run(grow, str(mountpoint), fakes=fakes)
+        assert done.returncode == 0, done.stderr
+        assert (fakes / "calls").read_text() == f"resize2fs {device}\n"
+        return
+    done = _run(grow, str(mountpoint))
+    assert done.returncode == 0, done.stderr
+    assert "growing" in done.stdout
+    after = os.statvfs(mountpoint).f_blocks * os.statvfs(mountpoint).f_frsize
+    assert after > 1.8 * before
+    assert (mountpoint / "queued-message").read_text() == "keep me"
+    assert _run(grow, str(mountpoint)).stdout == ""
+
+
+def _online_resize_allowed() -> bool:
+    """CAP_SYS_RESOURCE (capability 24) in this process's effective set (capabilities(7))."""
+    status = Path("/proc/self/status").read_text()
+    effective = int(next(line.split()[1] for line in status.splitlines() if line.startswith("CapEff:")), 16)
+    return bool(effective & (1 << 24))
+
+
+def test_spool_grow_says_when_nothing_is_mounted(tmp_path):
+    grow = install(tmp_path / "sbin", "kumomta-spool-grow")
+    done = _run(grow, str(tmp_path / "not-mounted"))
+    assert done.returncode == 1
+    assert "nothing is mounted" in done.stderr

@@ -12,7 +12,7 @@ from components.bootstrap import InlineToken, ProxyTarget, mta_user_data, proxy_
 from components.bootstrap.userdata import USER_DATA_LIMITS, pack
 from tests.bootstrap.conftest import CHANNELS, MTA_SOURCES, PROXIES, TOKEN, need, settings
 
-_VARIANTS = [{}, {"monitoringCidrs": ["10.9.0.0/24"], "ipv6": True}]
+_VARIANTS = [{}, {"monitoringCidrs": ["10.9.0.0/24"], "ipv6": True, "ntpCidrs": ["192.0.2.123/32"]}]
 
 
 def _render(role: str, cloud: str, **overrides) -> str:
@@ -75,7 +75,7 @@ def test_no_secret_in_aws_user_data():
 def test_hetzner_mta_carries_the_token_in_a_root_only_file():
     files = {f["path"]: f for f in yaml.safe_load(_render("mta", "hcloud"))["write_files"]}
     token_map = files["/etc/nginx/kumomta-bearer.map"]
-    assert token_map["content"] == f'"Bearer {TOKEN}" 1;\n'
+    assert token_map["content"] == f'"~^(?i:bearer) +{TOKEN}$" 1;\n'
     assert token_map["permissions"] == "0600"
     assert "/usr/local/sbin/kumomta-token" not in files
 
@@ -96,9 +96,13 @@ def test_files_land_after_packages_and_scripts_are_the_tested_ones(cloud, role):
 
 
 @pytest.mark.parametrize("role", ["mta", "proxy"])
-def test_firewall_goes_up_before_anything_is_fetched(cloud, role):
+def test_resolvers_then_firewall_go_up_before_anything_is_fetched(cloud, role):
     commands = yaml.safe_load(_render(role, cloud))["runcmd"]
-    assert commands[:2] == ["nft -f /etc/nftables.conf", "systemctl enable nftables.service"]
+    assert commands[:3] == [
+        "/usr/local/sbin/kumomta-resolver /run/systemd/network /etc/systemd/network",
+        "nft -f /etc/nftables.conf",
+        "systemctl enable nftables.service",
+    ]
     assert "nftables" in yaml.safe_load(_render(role, cloud))["packages"]
 
 
@@ -153,7 +157,11 @@ def test_acme_uses_the_webroot_and_the_deploy_hook():
     assert "ConditionPathExists=!/etc/letsencrypt/live/mta.example.com/fullchain.pem" in unit
 
 
-def test_aws_hosts_sync_their_clock_where_the_host_firewall_lets_them():
-    assert yaml.safe_load(_render("proxy", "aws"))["ntp"] == {"enabled": True, "servers": ["169.254.169.123"]}
-    assert "ntp" not in yaml.safe_load(_render("proxy", "aws", ntpCidrs=["192.0.2.123/32"]))
-    assert "ntp" not in yaml.safe_load(_render("mta", "hcloud"))
+def test_kumod_owns_its_etc_directories_although_the_policy_was_written_first():
+    """The package's preinst creates /opt/kumomta/etc and /opt/kumomta/etc/policy owned by kumod only when they
+    do not exist (`[ -d "$dir" ] || install -d --owner kumod ...`, KumoMTA assets/build-deb.sh), and cloud-init's
+    deferred write_files runs before runcmd installs the package, so they were root's and kumod could not write
+    its node id (/opt/kumomta/etc/.nodeid, crates/kumo-server-common/src/nodeid.rs)."""
+    commands = yaml.safe_load(_render("mta", "aws"))["runcmd"]
+    fix = "install -d -o kumod -g kumod -m 0755 /opt/kumomta/etc /opt/kumomta/etc/policy"
+    assert _index(commands, "apt-get install -y -q kumomta") < commands.index(fix) < _index(commands, "restart kumomta")

@@ -61,7 +61,7 @@ def test_aws_user_data_names_the_parameter_and_holds_no_token():
         assert token.encode() not in raw
     doc = _aws_user_data(result, "mta")
     unit = _files(doc)["/etc/systemd/system/kumomta-token.service"]
-    assert "kumomta-token eu-central-1 /kumomta/prod/inject-token /etc/nginx/kumomta-bearer.map" in unit
+    assert "kumomta-token eu-central-1 /kumomta/prod/mta/inject-token /etc/nginx/kumomta-bearer.map" in unit
 
 
 def test_injected_token_replaces_the_generated_one():

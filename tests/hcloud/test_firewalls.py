@@ -4,6 +4,7 @@ On Hetzner the SOCKS5 path (5000, MTA -> proxy) runs over the private network, w
 never see, so it has no cloud rule at all; every other row of the guide is here, in and out.
 """
 
+import pulumi
 import pytest
 
 from tests.hcloud.common import FIREWALL, MONITORING, PING8, RESOLVERS, SERVER, STACK, firewall_rules
@@ -45,11 +46,11 @@ def test_without_package_egress_only_the_guide_remains():
     assert _sets(run(STACK, packageEgress=False)) == {"mta": MTA_GUIDE | NTP, "proxy": PROXY_GUIDE | NTP | METRICS}
 
 
-def test_ntp_sources_can_be_narrowed_or_switched_off():
+def test_ntp_sources_can_be_narrowed_but_never_switched_off():
     narrowed = _sets(run(STACK, ntpCidrs=["192.0.2.123/32"]))
     assert ("out", "udp", 123, frozenset({"192.0.2.123/32"})) in narrowed["mta"]
-    off = _sets(run(STACK, ntpCidrs=[]))
-    assert not any(r[2] == 123 for listed in off.values() for r in listed)
+    with pytest.raises(pulumi.RunError, match=r"kumomta:ntpCidrs: \[\] would leave Hetzner hosts without a time"):
+        run(STACK, ntpCidrs=[])
 
 
 @pytest.mark.parametrize("package_egress", [True, False])

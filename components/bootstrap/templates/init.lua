@@ -32,6 +32,19 @@ kumo.on('init', function()
 
   kumo.configure_local_logs {
     log_dir = '{{ log_dir }}',
+    -- Without it a segment closes only at 1 GB, so a quiet host's log is never readable
+    -- (KumoMTA assets/init.lua sets 10s for first setups; a minute keeps the file count low).
+    max_segment_duration = '60s',
+  }
+end)
+
+kumo.on('get_egress_path_config', function(routing_domain, egress_source, site_name)
+  local source = SOURCES[egress_source]
+  return kumo.make_egress_path {
+    -- A source sends from one address family. Looking up only that family's MX addresses keeps
+    -- kumod from trying the others and failing them with "address family does not match"
+    -- (KumoMTA crates/kumod/src/egress_source.rs; ip_lookup_strategy since 2026.04.09).
+    ip_lookup_strategy = (source and source.family == 6) and 'Ipv6Only' or 'Ipv4Only',
   }
 end)
 

@@ -14,5 +14,6 @@ end
 kumo.on('proxy_init', function()
   proxy.start_proxy_listener {
     listen = LISTEN_IP .. ':{{ socks_port }}',
-  }{{ metrics }}
+  }{{ metrics_listener }}
 end)
+{{ metrics_acl }}
