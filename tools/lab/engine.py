@@ -74,7 +74,10 @@ def up(topology: Topology) -> None:
     for link in topology.links:
         for node, iface in (link.a, link.b):
             if iface.proxy_arp:
-                sysctls.setdefault(topology.netns(node), []).append(f"net.ipv4.conf.{iface.name}.proxy_arp=1")
+                # Answer at once: the kernel otherwise waits up to 0.8 s (proxy_delay), longer than a probe's patience.
+                sysctls.setdefault(topology.netns(node), []).extend(
+                    [f"net.ipv4.conf.{iface.name}.proxy_arp=1", f"net.ipv4.neigh.{iface.name}.proxy_delay=0"]
+                )
     for node in topology.nodes:
         ns = topology.netns(node.name)
         batches[ns] += [f"addr add {address}/32 dev lo" for address in node.local]

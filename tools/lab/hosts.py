@@ -66,10 +66,18 @@ def resolvers(host: Host, places: Places) -> tuple[list[str], str]:
                     configured += [v.split("#")[0].split("%")[0] for v in value.split()]
     if not configured:
         return list(places.dhcp_resolvers), "the cloud's DHCP (no resolver configuration in the user data)"
-    dhcp_off = any("use-dns: false" in f.content for p, f in host.files.items() if p.startswith("/etc/netplan/"))
+    dhcp_off = any(_turns_off_dhcp_dns(host, path) for path in host.files)
     servers = configured if dhcp_off else [*configured, *places.dhcp_resolvers]
     where = "resolved drop-in" + ("" if dhcp_off else " and the cloud's DHCP")
     return list(dict.fromkeys(servers)), where
+
+
+def _turns_off_dhcp_dns(host: Host, path: str) -> bool:
+    """A networkd drop-in with `[DHCPv4] UseDNS=no`, or a script writing one that the boot runs."""
+    text = host.files[path].content
+    if not re.search(r"\[DHCPv4\]\W+UseDNS=no", text):
+        return False
+    return path.startswith("/etc/systemd/network/") or any(line.split()[0] == path for line in host.runcmd if line)
 
 
 def lay_out(host: Host, root: Path, work: Path) -> None:
