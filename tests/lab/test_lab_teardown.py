@@ -1,11 +1,13 @@
 """Teardown leaves nothing behind (namespaces, veths, processes, files), after a clean run, twice,
 after SIGINT and after the runner is killed outright."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from tests.lab.conftest import needs_lab
 from tools.lab import engine
@@ -23,9 +25,16 @@ def leftovers(prefix: str) -> list[str]:
     ]
     found += [str(p) for p in (engine.run_dir(prefix), engine.NETNS_ETC) if p.exists() and prefix in str(p)]
     found += [str(p) for p in engine.NETNS_ETC.glob(f"{prefix}-*")] if engine.NETNS_ETC.exists() else []
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=False).stdout
-    found += [line for line in ps.splitlines() if f"/{prefix}/" in line or f"{prefix}-" in line]
+    found += [args for args in _commands() if f"/{prefix}/" in args or f"{prefix}-" in args]
     return found
+
+
+def _commands() -> list[str]:
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):  # the process ended meanwhile
+            out.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return out
 
 
 def test_a_finished_lab_leaves_nothing_and_teardown_can_run_again():
