@@ -3,10 +3,16 @@
 A source is public when it takes in a large slice of globally routable space, not only when it
 is spelled `0.0.0.0/0`. Counting the globally routable addresses a source covers (rather than
 reading its prefix length) keeps `10.0.0.0/8` private and `0.0.0.0/1` public alike.
+
+Sources add up: what one rule, one security group or one firewall admits on a port is counted as
+the union of its sources (overlaps once, per address family), so 64 public /17s are as public as
+one /11. `is_public_together` is that rule over CIDR strings, for anything that must agree with
+the pack (the program's own settings check is tested against it).
 """
 
 import functools
 import ipaddress
+from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -70,9 +76,41 @@ def global_addresses(net: Network) -> int:
 
 @functools.lru_cache(maxsize=4096)
 def is_public(net: Network) -> bool:
-    return global_addresses(net) >= 2 ** (net.max_prefixlen - PUBLIC_PREFIX[net.version])
+    return global_addresses(net) >= threshold(net.version)
 
 
 def is_private(net: Network) -> bool:
     """Entirely inside private address space."""
     return any(net.subnet_of(block) for block in _PRIVATE_NETS[net.version])
+
+
+def threshold(version: int) -> int:
+    """The number of globally routable addresses from which a source, or a set of them, is public."""
+    return 2 ** ((32 if version == 4 else 128) - PUBLIC_PREFIX[version])
+
+
+def union_addresses(nets: Iterable[Network]) -> dict[int, int]:
+    """Globally routable addresses in the union of `nets`, per IP version (overlaps counted once)."""
+    by_version: dict[int, list[Network]] = {4: [], 6: []}
+    for net in nets:
+        # Zone IDs (fe80::1%eth0) name an interface, not addresses: drop them before merging.
+        by_version[net.version].append(type(net)((int(net.network_address), net.prefixlen)))
+    return {v: sum(map(global_addresses, ipaddress.collapse_addresses(ns))) for v, ns in by_version.items()}
+
+
+def union_is_public(nets: Iterable[Network]) -> bool:
+    """Whether the union of `nets` reaches the public threshold in either IP version."""
+    return any(count >= threshold(v) for v, count in union_addresses(nets).items())
+
+
+def is_public_together(cidrs: Iterable[str]) -> bool:
+    """Whether these sources, taken together, are public: the union rule the pack applies per rule,
+    security group and firewall. CIDRs or bare addresses, host bits allowed as providers allow them;
+    anything else is a ValueError (the pack itself treats an unreadable source as public)."""
+    nets = []
+    for text in cidrs:
+        net = parse(text)
+        if net is None:
+            raise ValueError(f"{text!r} is not an IP network")
+        nets.append(net)
+    return union_is_public(nets)

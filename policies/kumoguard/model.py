@@ -1,8 +1,10 @@
 """Every way of writing an ingress rule, turned into one small model before any policy looks at it.
 
 An `Opening` is one rule admitting one source: a protocol, a port range and where the traffic may
-come from. AWS inline `ingress`, `SecurityGroupRule`, `SecurityGroupIngressRule` and Hetzner
-firewall rules all become lists of Openings, so the policies never read provider properties.
+come from. AWS inline `ingress`, `SecurityGroupRule`, `SecurityGroupIngressRule`, the aws-native
+`ec2:SecurityGroup` (`securityGroupIngress`) and `ec2:SecurityGroupIngress`, and Hetzner firewall
+rules all become lists of Openings, so the policies never read provider properties. (Load
+balancers become Openings too, in `balancers`, once the stack shows their scheme and targets.)
 
 Reading fails closed: a protocol or port that is missing, unreadable or unknown during preview
 reads as "every protocol" or "every port", so nothing public slips through because one field was
@@ -56,6 +58,9 @@ DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 FIREWALL = "hcloud:index/firewall:Firewall"
+# aws-native (Cloud Control): https://www.pulumi.com/registry/packages/aws-native/api-docs/ec2/securitygroup/
+NATIVE_SECURITY_GROUP = "aws-native:ec2:SecurityGroup"
+NATIVE_INGRESS = "aws-native:ec2:SecurityGroupIngress"
 
 _PROTOCOL_NUMBERS = {1: "icmp", 6: TCP, 17: UDP, 58: "icmpv6"}
 _PROTOCOL_NAMES = {TCP, UDP, "icmp", "icmpv6", "gre", "esp"}
@@ -70,6 +75,7 @@ class Source:
     field: str  # e.g. "cidrBlocks[1]"
     network: cidr.Network | None = None
     known: bool = True
+    via: str = ""  # the prefix list this CIDR is an entry of, once the stack shows it
 
     @property
     def is_public(self) -> bool:
@@ -172,13 +178,20 @@ def _entries(props, key):
         yield rule, index, entry, ()
 
 
+def _native_security_group(props):
+    yield from _entries(props, "securityGroupIngress")
+
+
 _READERS = {
     SECURITY_GROUP: _security_group,
     DEFAULT_SECURITY_GROUP: _security_group,
     SECURITY_GROUP_RULE: _security_group_rule,
     INGRESS_RULE: _ingress_rule,
     FIREWALL: _firewall,
+    NATIVE_SECURITY_GROUP: _native_security_group,
+    NATIVE_INGRESS: _ingress_rule,
 }
+RULE_TYPES = tuple(_READERS)  # every resource type whose ingress the resource policies judge alone
 
 
 def _expand(resource_type, urn, name, rule, index, fields, unknown: list[str]) -> list[Opening]:
@@ -195,6 +208,10 @@ def _expand(resource_type, urn, name, rule, index, fields, unknown: list[str]) -
         protocol = _protocol(fields, "ipProtocol", unknown)
         ports = _aws_ports(fields, protocol, unknown)
         sources = _sources(fields, _INGRESS_RULE_SOURCES)
+    elif resource_type in (NATIVE_SECURITY_GROUP, NATIVE_INGRESS):
+        protocol = _protocol(fields, "ipProtocol", unknown)
+        ports = _aws_ports(fields, protocol, unknown)
+        sources = _sources(fields, _NATIVE_SOURCES)
     else:
         protocol = _protocol(fields, "protocol", unknown)
         ports = _aws_ports(fields, protocol, unknown)
@@ -221,6 +238,16 @@ _INGRESS_RULE_SOURCES = {
     "cidrIpv6": "cidr",
     "referencedSecurityGroupId": "security-group",
     "prefixListId": "prefix-list",
+}
+
+
+# AWS::EC2::SecurityGroupIngress and the Ingress entries of AWS::EC2::SecurityGroup, the same keys in both.
+_NATIVE_SOURCES = {
+    "cidrIp": "cidr",
+    "cidrIpv6": "cidr",
+    "sourceSecurityGroupId": "security-group",
+    "sourceSecurityGroupName": "security-group",
+    "sourcePrefixListId": "prefix-list",
 }
 
 
@@ -256,7 +283,7 @@ def _protocol(fields: Mapping, key: str, unknown: list[str]) -> str:
     if value is UNKNOWN:
         unknown.append(key)
         return ALL
-    number = _int(value)
+    number = integer(value)
     if number is not None:
         return _PROTOCOL_NUMBERS.get(number, str(number)) if 0 <= number <= 255 else ALL
     text = value.strip().lower() if isinstance(value, str) else ""
@@ -272,7 +299,7 @@ def _aws_ports(fields: Mapping, protocol: str, unknown: list[str]) -> tuple[int,
         value = fields.get(key)
         if value is UNKNOWN:
             unknown.append(key)
-        ends.append(_int(value))
+        ends.append(integer(value))
     if None in ends:
         return ANY_PORT
     return _clamp(min(ends), max(ends))
@@ -288,7 +315,7 @@ def _hcloud_ports(fields: Mapping, protocol: str, unknown: list[str]) -> tuple[i
         return ANY_PORT
     text = str(value).strip() if value is not None else "any"
     lo, sep, hi = text.partition("-")
-    ends = (_int(lo), _int(hi) if sep else _int(lo))
+    ends = (integer(lo), integer(hi) if sep else integer(lo))
     if None in ends:
         return ANY_PORT
     return _clamp(min(ends), max(ends))
@@ -298,7 +325,7 @@ def _clamp(lo: int, hi: int) -> tuple[int, int]:
     return max(lo, 0), min(hi, 65535)
 
 
-def _int(value: Any) -> int | None:
+def integer(value: Any) -> int | None:
     """An integer written as int, integral float or numeric string; None otherwise."""
     if isinstance(value, bool):
         return None
@@ -310,3 +337,15 @@ def _int(value: Any) -> int | None:
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
     return value if isinstance(value, int) else None
+
+
+def tag(props: Mapping[str, Any], key: str, field: str = "tags") -> Any:
+    """A tag's value from AWS's `{key: value}` map or aws-native's `[{key, value}]` list; UNKNOWN passes through."""
+    tags = props.get(field)
+    if tags is UNKNOWN:
+        return UNKNOWN
+    if isinstance(tags, Mapping):
+        return tags.get(key)
+    if isinstance(tags, list):
+        return next((t.get("value") for t in tags if isinstance(t, Mapping) and t.get("key") == key), None)
+    return None

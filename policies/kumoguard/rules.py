@@ -18,7 +18,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from . import model, ports
+from . import exposure, model, ports
 from .model import Opening
 from .topology import INSTANCE, ROLE_KEY, SERVER
 
@@ -69,13 +69,6 @@ GUARDED = (
 )
 
 
-def exposures(opening: Opening, guarded: Guarded, config: Mapping[str, Any]) -> list[ports.Range]:
-    """The guarded ports this opening admits from a public source; [] when it admits none."""
-    if not opening.source.is_public or opening.protocol not in (model.TCP, model.ALL):
-        return []
-    return ports.overlap(opening.ports, guarded.ranges(config))
-
-
 def describe(opening: Opening) -> str:
     """`ingress[1] (tcp 0-65535 from cidrBlocks[1] = 0.0.0.0/0)`: which rule, what it admits, from where."""
     source = opening.source
@@ -83,20 +76,31 @@ def describe(opening: Opening) -> str:
     return f"{opening.rule} ({opening.port_text()} from {source.field} = {source.text}{widened})"
 
 
+def exposure_message(where: str, found: exposure.Exposure, what: str, fix: str, named: bool = False) -> str:
+    """What an Exposure says: the one public source, or every source of the set that adds up.
+    `named` prefixes each rule with its resource's name, for sets that span resources."""
+    hits = ports.text(found.ports, "tcp")
+    if found.alone:
+        (opening,) = found.openings
+        prefix = f"{where} {opening.name}" if named else where
+        return (
+            f"{prefix} {describe(opening)}: opens {hits} ({what}) to public source {opening.source.text}. Fix: {fix}."
+        )
+    return (
+        f"{where}: {len(found.openings)} sources, each below the public threshold, together open {hits} ({what}) "
+        f"to {exposure.amount(found)}: {exposure.sources_by_rule(found.openings, named)}. Fix: {fix}."
+    )
+
+
 def _exposure_policy(guarded: Guarded) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        config = args.get_config()
-        for opening in openings(args):
-            hits = exposures(opening, guarded, config)
-            if hits:
-                report(
-                    f"{args.name} {describe(opening)}: opens {ports.text(hits, 'tcp')} ({guarded.what}) to public "
-                    f"source {opening.source.text}. Fix: {guarded.fix}."
-                )
+        for found in exposure.exposures(openings(args), guarded.ranges(args.get_config())):
+            report(exposure_message(args.name, found, guarded.what, guarded.fix))
 
     return ResourceValidationPolicy(
         name=guarded.name,
-        description=f"No ingress rule opens {guarded.what} to a public source.",
+        description=f"No ingress rule, security group or firewall opens {guarded.what} to a public source, alone or "
+        "together.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=guarded.config_schema,
@@ -122,6 +126,7 @@ def _described(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 _TAGGED_TYPES = {
     model.SECURITY_GROUP: "tags",
+    model.NATIVE_SECURITY_GROUP: "tags",
     model.FIREWALL: "labels",
     INSTANCE: "tags",
     SERVER: "labels",
@@ -132,8 +137,8 @@ def _role_tagged(args: ResourceValidationArgs, report: ReportViolation) -> None:
     key = _TAGGED_TYPES.get(args.resource_type)
     if key is None:
         return
-    tags = model.plain(args.props).get(key)
-    role = tags.get(ROLE_KEY) if isinstance(tags, dict) else tags
+    props = model.plain(args.props)
+    role = model.tag(props, ROLE_KEY, key) if isinstance(props.get(key), dict | list) else props.get(key)
     if role is not model.UNKNOWN and role not in ROLES:
         report(
             f"{args.name}: {key} lack `{ROLE_KEY}: mta|proxy` (found {role!r}); stack policies find hosts and "
@@ -148,11 +153,33 @@ def _preview_unknowns(args: ResourceValidationArgs, report: ReportViolation) -> 
         parts += [f"{opening.rule}.{field} (read as everything)" for field in opening.unknown]
         if opening.source.kind == "rule":
             parts.append(f"{opening.rule} (not judged)")
-        elif opening.source.kind == "cidr" and not opening.source.known:
-            parts.append(f"{opening.rule}.{opening.source.field} (source not judged)")
+        elif opening.source.kind in ("cidr", "prefix-list") and not opening.source.known:
+            parts.append(f"{opening.rule}.{opening.source.field}{_unjudged(opening)}")
     if parts:
-        unique = ", ".join(dict.fromkeys(parts))
+        unique = "; ".join(dict.fromkeys(parts))
         report(f"{args.name}: unknown until the update runs: {unique}. They are judged once known.")
+
+
+def reached(opening: Opening, config: Mapping[str, Any]) -> list[str]:
+    """The guarded ports an opening admits, each with what listens there: `5000/tcp (the KumoProxy ...)`."""
+    out = []
+    if opening.protocol in (model.TCP, model.ALL):
+        for guarded in GUARDED:
+            hits = ports.overlap(opening.ports, guarded.ranges(config))
+            if hits:
+                out.append(f"{ports.text(hits, 'tcp')} ({guarded.what})")
+    return out
+
+
+def _unjudged(opening: Opening) -> str:
+    """Which guarded ports an unknown source would reach, so a preview says what it did not judge."""
+    guarded = reached(opening, {})
+    if not guarded:
+        return " (source not judged)"
+    return (
+        f", the source of {opening.port_text()}, which reaches {' and '.join(guarded)}: whether that is public "
+        "is not judged yet"
+    )
 
 
 def _advisory(name: str, description: str, validate) -> ResourceValidationPolicy:

@@ -31,6 +31,8 @@ SG = model.SECURITY_GROUP
 SG_RULE = model.SECURITY_GROUP_RULE
 INGRESS_RULE = model.INGRESS_RULE
 FIREWALL = model.FIREWALL
+NATIVE_SG = model.NATIVE_SECURITY_GROUP
+NATIVE_INGRESS = model.NATIVE_INGRESS
 
 
 def urn(type_: str, name: str) -> str:
@@ -62,6 +64,14 @@ def ingress_rule(name: str = "rule", **props) -> ResourceValidationArgs:
 
 def firewall(*rules: dict, name: str = "fw", **props) -> ResourceValidationArgs:
     return resource(FIREWALL, name, rules=list(rules), **props)
+
+
+def native_sg(*ingress: dict, name: str = "nsg", **props) -> ResourceValidationArgs:
+    return resource(NATIVE_SG, name, securityGroupIngress=list(ingress), **props)
+
+
+def native_ingress(name: str = "rule", **props) -> ResourceValidationArgs:
+    return resource(NATIVE_INGRESS, name, **{"description": "test rule", **props})
 
 
 def tcp(port: int, *cidrs: str, to: int | None = None) -> dict:

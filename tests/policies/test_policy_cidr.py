@@ -1,5 +1,7 @@
 """Where "public" starts: a large slice of globally routable space, however the CIDR is spelled."""
 
+import ipaddress
+
 import pytest
 from kumoguard import cidr
 
@@ -70,3 +72,48 @@ def test_private(source):
 @pytest.mark.parametrize("source", ["203.0.113.10/32", "0.0.0.0/0", "9.0.0.0/8", "2a01:4f8::1/128"])
 def test_not_private(source):
     assert not cidr.is_private(cidr.parse(source))
+
+
+def subnets(cidr_text: str, prefix: int) -> list[str]:
+    return [str(n) for n in ipaddress.ip_network(cidr_text).subnets(new_prefix=prefix)]
+
+
+def all_but_one(cidr_text: str) -> list[str]:
+    net = ipaddress.ip_network(cidr_text)
+    return [str(n) for n in net.address_exclude(ipaddress.ip_network((int(net.broadcast_address), 32)))]
+
+
+@pytest.mark.parametrize(
+    ("sources", "public"),
+    [
+        (subnets("20.0.0.0/11", 17), True),  # 64 public /17s: 2,097,152 addresses
+        (subnets("20.0.0.0/11", 17)[:2], True),  # two /17s are a /16's worth
+        (subnets("20.0.0.0/11", 17)[:1], False),
+        (subnets("20.0.0.0/11", 17)[:1] * 64, False),  # the same /17 64 times is still one /17
+        (["20.0.0.0/17", "20.0.0.0/18", "20.0.64.0/18"], False),  # overlaps count once
+        (["10.0.0.0/17", "10.0.128.0/17"], False),  # private space never adds up to public
+        (["100.0.0.0/17", "100.64.0.0/17"], False),  # the second one is in 100.64.0.0/10 (shared space)
+        (subnets("2a01::/31", 33), True),  # two IPv6 /33s are a /32's worth
+        (["2a01::/33", "20.0.0.0/17"], False),  # families are counted apart
+        ([*all_but_one("20.0.0.0/16"), "2a01::/33"], False),  # one address short of a /16
+        (["8.8.8.8", "8.8.8.9/31"], False),
+        ([], False),
+    ],
+)
+def test_sources_add_up_to_public_counted_once_per_family(sources, public):
+    assert cidr.is_public_together(sources) is public
+
+
+def test_the_union_rule_agrees_with_the_single_source_rule():
+    for source in ["0.0.0.0/1", "100.0.0.0/16", "10.0.0.0/8", "100.0.0.0/17", "::/0", "2a01:4f8::/33"]:
+        assert cidr.is_public_together([source]) == cidr.is_public(cidr.parse(source))
+
+
+def test_the_union_count_names_each_family():
+    assert cidr.union_addresses([cidr.parse("20.0.0.0/17"), cidr.parse("20.0.0.0/16")]) == {4: 65536, 6: 0}
+    assert cidr.union_addresses([cidr.parse("fe80::1%eth0/128")]) == {4: 0, 6: 0}  # a zone ID names no address
+
+
+def test_unreadable_sources_are_an_error_for_the_pure_function():
+    with pytest.raises(ValueError, match="'everyone' is not an IP network"):
+        cidr.is_public_together(["10.0.0.0/8", "everyone"])

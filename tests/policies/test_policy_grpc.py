@@ -106,3 +106,19 @@ def test_policy_config_and_levels_are_applied_as_the_engine_applies_them():
     messages = {v.policy: v.message for v in found}
     assert "sg ingress[2] (tcp 9200" in messages["no-public-metrics"]
     assert "sg ingress[0] (tcp 22" in messages["no-public-ssh"]
+
+
+def test_the_stack_policys_config_reaches_the_engine_with_its_defaults(pack):
+    guarded = next(p for p in pack.info.policies if p.name == "no-public-guarded-ports")
+    schema = json_format.MessageToDict(guarded.configSchema.properties)
+    assert (schema["metricsPorts"]["default"], schema["allowedPrefixLists"]["default"]) == (["9090-9101", 9464], [])
+    assert schema["allowedPrefixLists"]["items"]["pattern"] == "^pl-[0-9a-f]+$"
+
+
+def test_an_allowed_prefix_list_is_configured_as_the_engine_configures_it():
+    rule = {"securityGroupId": "sg-x", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "prefixListId": "pl-0aws"}
+    stack_ = [Resource(urn(INGRESS_RULE, "r"), INGRESS_RULE, "r", rule, rule)]
+    with Pack() as closed:
+        assert [v.policy for v in closed.analyze_stack(stack_)] == ["no-public-guarded-ports"]
+    with Pack(policy_config={"no-public-guarded-ports": {"allowedPrefixLists": ["pl-0aws"]}}) as allowed:
+        assert allowed.analyze_stack(stack_) == []

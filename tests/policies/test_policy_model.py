@@ -5,7 +5,7 @@ from kumoguard import model
 from kumoguard.model import ALL, ANY_PORT, UNKNOWN, openings, plain
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from tests.policies.kit import FIREWALL, INGRESS_RULE, SG, SG_RULE
+from tests.policies.kit import FIREWALL, INGRESS_RULE, NATIVE_INGRESS, NATIVE_SG, SG, SG_RULE
 from tests.policies.kit import UNKNOWN as WIRE_UNKNOWN
 
 
@@ -175,3 +175,46 @@ def test_plain_turns_the_sdk_proxy_unknowns_into_the_sentinel():
 
 def test_other_resource_types_have_no_openings():
     assert openings("aws:s3/bucket:Bucket", {"ingress": [{"protocol": "-1"}]}) == []
+
+
+# aws-native, from pulumi/pulumi-aws-native sdk/python/pulumi_aws_native/ec2/security_group.py and
+# security_group_ingress.py (https://www.pulumi.com/registry/packages/aws-native/api-docs/ec2/securitygroupingress/):
+# AWS::EC2::SecurityGroup's `securityGroupIngress` entries and AWS::EC2::SecurityGroupIngress share the keys
+# ipProtocol, fromPort, toPort, cidrIp, cidrIpv6, sourcePrefixListId, sourceSecurityGroupId, sourceSecurityGroupName.
+def test_aws_native_group_entries_and_ingress_resources_are_read_with_their_own_keys():
+    entry = {
+        "ipProtocol": "tcp",
+        "fromPort": 22,
+        "toPort": 22,
+        "cidrIp": "0.0.0.0/0",
+        "cidrIpv6": "::/0",
+        "sourcePrefixListId": "pl-1",
+        "sourceSecurityGroupId": "sg-1",
+        "sourceSecurityGroupName": "mta",
+    }
+    found = [
+        (o.rule, o.ports, o.source.kind, o.source.field) for o in openings(NATIVE_SG, {"securityGroupIngress": [entry]})
+    ]
+    assert found == [
+        ("securityGroupIngress[0]", (22, 22), "cidr", "cidrIp"),
+        ("securityGroupIngress[0]", (22, 22), "cidr", "cidrIpv6"),
+        ("securityGroupIngress[0]", (22, 22), "security-group", "sourceSecurityGroupId"),
+        ("securityGroupIngress[0]", (22, 22), "security-group", "sourceSecurityGroupName"),
+        ("securityGroupIngress[0]", (22, 22), "prefix-list", "sourcePrefixListId"),
+    ]
+    opening = one(NATIVE_INGRESS, ipProtocol="-1", groupId="sg-1", cidrIp="10.0.0.0/8")
+    assert (opening.rule, opening.protocol, opening.ports, opening.source.text) == ("rule", ALL, ANY_PORT, "10.0.0.0/8")
+
+
+def test_aws_native_egress_is_not_an_opening():
+    assert openings(NATIVE_SG, {"securityGroupEgress": [{"ipProtocol": "-1", "cidrIp": "0.0.0.0/0"}]}) == []
+
+
+def test_tags_read_as_a_map_or_as_aws_native_key_value_pairs():
+    assert model.tag({"tags": {"kumomta-role": "mta"}}, "kumomta-role") == "mta"
+    assert (
+        model.tag({"tags": [{"key": "Name", "value": "x"}, {"key": "kumomta-role", "value": "proxy"}]}, "kumomta-role")
+        == "proxy"
+    )
+    assert model.tag({"tags": UNKNOWN}, "kumomta-role") is UNKNOWN
+    assert model.tag({}, "kumomta-role") is None

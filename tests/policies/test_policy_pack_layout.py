@@ -40,3 +40,25 @@ def test_pulumi_policy_yaml_names_a_python_runtime_with_its_own_virtualenv_and_a
     assert project["runtime"] == {"name": "python", "options": {"virtualenv": "venv"}}
     assert project["version"]
     assert "pulumi-policy" in (POLICIES / "requirements.txt").read_text()
+
+
+# The keys of PulumiPolicy.yaml: `PolicyPackProject` in pulumi/pulumi sdk/go/common/workspace/project.go
+# (runtime, version, main, description, author, website, license) and the reference page
+# https://www.pulumi.com/docs/discovery-governance/reference/policy-project-file/. There is no `name`: the
+# pack's name is the one its PolicyPack is built with.
+POLICY_PROJECT_KEYS = {"runtime", "version", "main", "description", "author", "website", "license"}
+
+
+def test_pulumi_policy_yaml_has_only_keys_of_the_policy_project_schema():
+    project = yaml.safe_load((POLICIES / "PulumiPolicy.yaml").read_text())
+    assert set(project) <= POLICY_PROJECT_KEYS
+    assert "name" not in project
+
+
+def test_the_pack_name_comes_from_the_entry_point():
+    call = next(
+        node.value
+        for node in ast.parse((POLICIES / "__main__.py").read_text()).body
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+    )
+    assert {k.arg: k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)}["name"] == "kumoguard"

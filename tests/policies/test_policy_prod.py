@@ -82,3 +82,30 @@ def test_report_exits_1_on_any_mandatory_violation():
         "[mandatory] no-public-ssh: Open to all",
         "Policy pack: 1 mandatory, 1 advisory violation(s)",
     ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_issue_10s_bypass_planted_in_the_same_run_is_caught(stack):
+    """`kumomta:proxyMetricsPort: "+9200"` with monitoring sources 0.0.0.0/1 and 128.0.0.0/1: each half is
+    public alone, and the port is read from the stack setting however it is written."""
+    regs = copy.deepcopy(registrations(stack))
+    for reg in regs:
+        if reg.type == "hcloud:index/firewall:Firewall" and reg.inputs["labels"]["kumomta-role"] == "proxy":
+            rule = next(r for r in reg.inputs["rules"] if r.get("port") == "9101")
+            rule.update(port="9200", sourceIps=["0.0.0.0/1", "128.0.0.0/1"])
+            reg.state["rules"] = reg.inputs["rules"]
+        if reg.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and reg.inputs["fromPort"] == 9101:
+            twin = copy.deepcopy(reg)
+            for planted, half in ((reg, "0.0.0.0/1"), (twin, "128.0.0.0/1")):
+                planted.inputs.update(fromPort=9200.0, toPort=9200.0, cidrIpv4=half)
+                planted.state.update(planted.inputs)
+            twin.urn += "-twin"
+            regs.append(twin)
+            break
+    config = {**engine_config(stack), "kumomta:proxyMetricsPort": "+9200"}
+    found = [v for v in analyze(regs, stack, config) if v.level == "mandatory"]
+    assert {v.policy for v in found} == {"no-public-metrics"}
+    assert all(
+        any(f"9200/tcp (a metrics port) to public source {half}." in v.message for v in found)
+        for half in ("0.0.0.0/1", "128.0.0.0/1")
+    )

@@ -142,10 +142,36 @@ def test_unknown_ports_during_preview_fail_closed_and_say_so():
     assert_violation("preview-unknowns", args, "rule.fromPort (read as everything)")
 
 
-def test_unknown_source_is_left_unjudged_and_named_once():
+def test_unknown_source_on_a_guarded_port_is_named_with_the_port_it_reaches():
     args = sg(tcp(5000, UNKNOWN, "0.0.0.0/0"))
     assert len(violations("no-public-socks-proxy", args)) == 1
-    assert violations("preview-unknowns", args) == [
+    (message,) = violations("preview-unknowns", args)
+    assert message == (
+        "sg: unknown until the update runs: ingress[0].cidrBlocks[0], the source of tcp 5000, which reaches 5000/tcp "
+        "(the KumoProxy SOCKS5 listener): whether that is public is not judged yet. They are judged once known."
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (
+            ingress_rule(ipProtocol="tcp", fromPort=22, toPort=22, prefixListId=UNKNOWN),
+            "rule.prefixListId, the source ",
+        ),
+        (
+            sg_rule(protocol="-1", fromPort=0, toPort=0, cidrBlocks=[UNKNOWN]),
+            "5000/tcp (the KumoProxy SOCKS5 listener) and 9090-9101/tcp, 9464/tcp (a metrics port) and 22/tcp (SSH)",
+        ),
+        (firewall(hrule("9101", UNKNOWN)), "9101/tcp (a metrics port)"),
+    ],
+)
+def test_unknown_cidr_and_prefix_list_sources_name_their_guarded_ports(args, named):
+    assert_violation("preview-unknowns", args, named, "not judged yet")
+
+
+def test_unknown_source_off_the_guarded_ports_is_named_plainly():
+    assert violations("preview-unknowns", sg(tcp(443, UNKNOWN))) == [
         "sg: unknown until the update runs: ingress[0].cidrBlocks[0] (source not judged). They are judged once known."
     ]
 

@@ -230,3 +230,53 @@ def test_hcloud_label_selectors(selector, matches):
 
 def test_a_bare_eni_is_not_a_host():
     assert_no_violation("host-has-own-guard", stack(node(ENI, "lonely", securityGroups=[])))
+
+
+@pytest.mark.parametrize(
+    ("nodes", "host", "outside"),
+    [
+        ([node(INSTANCE, "ext", id="i-9", vpcSecurityGroupIds=["sg-0shared"])], "ext", "sg-0shared"),
+        ([node(SERVER, "ext", id="9", firewallIds=[999])], "ext", "999"),
+    ],
+)
+def test_a_host_guarded_only_by_a_group_outside_the_stack_is_advisory_not_mandatory(nodes, host, outside):
+    args = stack(*aws_stack(*nodes))
+    assert_no_violation("host-has-own-guard", args)
+    assert_violation(
+        "host-guard-outside-stack", args, f"{host}: guarded by {outside}, which this stack does not define"
+    )
+
+
+def test_an_eni_in_an_outside_group_counts_as_outside_too():
+    nodes = aws_stack()
+    next(n for n in nodes if n.name == "mta-eni").props["securityGroups"] = ["sg-0shared"]
+    args = stack(*nodes)
+    assert_no_violation("host-has-own-guard", args)
+    assert_violation("host-guard-outside-stack", args, "mta-instance: guarded by sg-0shared")
+
+
+def test_a_host_whose_group_preview_cannot_resolve_is_named_not_judged():
+    bare = node(INSTANCE, "bare", id=UNKNOWN, vpcSecurityGroupIds=[UNKNOWN])
+    args = stack(*aws_stack(bare, preview=True))
+    assert_no_violation("host-has-own-guard", args)
+    assert_violation("stack-preview-unknowns", args, "bare.vpcSecurityGroupIds", "SecurityGroup")
+
+
+def test_the_legitimate_layouts_name_no_outside_guard():
+    assert_no_violation("host-guard-outside-stack", stack(*aws_stack()))
+    assert_no_violation("host-guard-outside-stack", stack(*hcloud_stack()))
+
+
+def test_aws_native_groups_guard_hosts_and_carry_roles():
+    group = node(
+        "aws-native:ec2:SecurityGroup",
+        "native-mta",
+        id="sg-n",
+        groupId="sg-n",
+        tags=[{"key": "kumomta-role", "value": "mta"}],
+        securityGroupIngress=[{"ipProtocol": "tcp", "fromPort": 8000, "toPort": 8000, "cidrIp": "10.0.0.0/8"}],
+    )
+    host = node(INSTANCE, "native-host", id="i-n", vpcSecurityGroupIds=["sg-n"], tags={"kumomta-role": "mta"})
+    args = stack(*aws_stack(group, host))
+    assert_no_violation("host-has-own-guard", args)
+    assert_violation("mta-never-admits-8000", args, "native-mta securityGroupIngress[0]")
