@@ -13,7 +13,8 @@ def text(lab: Lab, results: list[Result], checks_seconds: float, verbose: bool =
     for group in groups:
         rows = [r for r in results if r.group == group]
         counts = Counter(r.status for r in rows)
-        lines.append(f"{group:<13} {counts[Status.PASS]:>5} passed {counts[Status.FAIL]:>4} failed")
+        skips = f" {counts[Status.SKIPPED]} skipped" if counts[Status.SKIPPED] else ""
+        lines.append(f"{group:<13} {counts[Status.PASS]:>5} passed {counts[Status.FAIL]:>4} failed{skips}")
         for r in rows:
             if verbose or r.status != Status.PASS:
                 lines.append(f"  {r.status.upper():<5} {r.check}  {r.reason}")
@@ -28,5 +29,5 @@ def text(lab: Lab, results: list[Result], checks_seconds: float, verbose: bool =
         f"teardown {t.teardown:.2f}s; {lab.probes_run} probes"
     )
     counts = Counter(r.status for r in results)
-    lines.append(f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed")
+    lines.append(f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, {counts[Status.SKIPPED]} skipped")
     return "\n".join(lines)
