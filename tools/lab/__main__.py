@@ -42,15 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     planning = time.monotonic() - started
     lab = Lab(planned, sbin=os.environ.get("KUMOMTA_SBIN") or None)
     lab.timing.plan = planning
-    with lab:
-        if args.command == "up":
-            return _stay_up(lab)
-        undo = faults.named(args.fault).plant(lab) if args.fault else None
-        started = time.monotonic()
-        results = checks.run_all(lab, set(args.only) if args.only else None)
-        took = time.monotonic() - started
-        if undo:
-            undo()
+    try:
+        with lab:
+            if args.command == "up":
+                return _stay_up(lab)
+            return _run(lab, args)
+    except KeyboardInterrupt:
+        print(f"lab {lab.prefix}: interrupted, torn down", file=sys.stderr)
+        return 130
+
+
+def _run(lab: Lab, args: argparse.Namespace) -> int:
+    """Checks, then teardown (so the report has its time), then the report."""
+    undo = faults.named(args.fault).plant(lab) if args.fault else None
+    started = time.monotonic()
+    results = checks.run_all(lab, set(args.only) if args.only else None)
+    took = time.monotonic() - started
+    if undo:
+        undo()
+    lab.down()
     print(report.text(lab, results, took, args.verbose))
     if args.json:
         rows = [{"group": r.group, "check": r.check, "status": r.status.value, "reason": r.reason} for r in results]
