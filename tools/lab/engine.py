@@ -152,8 +152,9 @@ def down(prefix: str) -> list[str]:
             sh(["ip", "netns", "del", ns])
         shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
     shutil.rmtree(directory, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        STATE_ROOT.rmdir()  # only when no other run is left
+    for shared in (STATE_ROOT, NETNS_ETC):
+        with contextlib.suppress(OSError):
+            shared.rmdir()  # only when empty: no other run (or anyone else) uses it
     return namespaces
 
 
