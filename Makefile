@@ -13,7 +13,7 @@ DEV := $(VENV)/.dev-installed
 ACTIONLINT_VERSION := 1.7.12
 ACTIONLINT := tools/actionlint/bin/actionlint
 
-.PHONY: plan test venv bench bench-policy readme verify
+.PHONY: plan test venv bench bench-policy readme verify lab
 
 $(RUNTIME): requirements.txt policies/requirements.txt
 	@test -x $(PY) || echo "First run: creating $(VENV) and installing the Pulumi SDK with the AWS, Hetzner and random providers' Python packages, pydantic, boto3 and the policy pack's requirements (about 430 MB; a minute or two, most of it downloading pulumi-aws). Later runs start at once."
@@ -52,6 +52,10 @@ bench: $(DEV)
 ## The guide's checklist and a drift audit against the live stack. VERIFY_ARGS="--only drift --json verify.json"
 verify: $(RUNTIME)
 	$(PY) -m tools.verify --stack $(STACK) $(VERIFY_ARGS)
+
+## The planned stack in network namespaces on this machine, checked on real packets (root). LAB_ARGS="--fleet 3+4 -v"
+lab: $(RUNTIME)
+	$(PY) -m tools.lab run --stack $(STACK) $(LAB_ARGS)
 
 ## Policy pack throughput: 10,000 rule resources through Analyze over gRPC.
 bench-policy: $(DEV)

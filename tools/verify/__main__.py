@@ -4,6 +4,7 @@ Exit codes: 0 nothing failed (skips included), 1 a check failed, 2 the stack can
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from components.settings import VerifySettings
 from tools.verify import drift, inside, probes, report
 from tools.verify.checks import Task, Unavailable, run_all
 from tools.verify.clouds import aws
-from tools.verify.remote import Ssh, Ssm
+from tools.verify.remote import Netns, Ssh, Ssm, enter_netns
 from tools.verify.stack import Stack, StackError, load
 
 GROUPS = ("probes", "inside", "drift")
@@ -24,14 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack = load(args.stack, args.outputs)
         targets = _targets(stack, args)
+        lab = _lab(args.netns) if args.netns else None
     except StackError as err:
         print(f"verify: {err}", file=sys.stderr)
         return report.EXIT_USAGE
     tasks: list[Task] = []
     if "probes" in args.only:
         tasks += probes.tasks(stack, args.timeout, probes.tls_context(args.ca_file))
+    if lab:
+        enter_netns(lab["probes"])  # before any check thread starts: they all probe from there
     if "inside" in args.only:
-        connect = _transport(stack, args.timeout, args.ssh_user)
+        connect = (lambda: Netns(lab["hosts"], args.timeout)) if lab else _transport(stack, args.timeout, args.ssh_user)
         tasks += inside.tasks(stack, connect, args.timeout, targets.test_mx, targets.webhook_url)
     if "drift" in args.only:
         tasks += drift.tasks(stack, args.timeout)
@@ -58,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-mx", help="MX host each proxy must reach on 25 (default kumomta:verify.testMx)")
     parser.add_argument(
         "--webhook-url", help="PING8 webhook URL each MTA must reach (default kumomta:verify.webhookUrl)"
+    )
+    parser.add_argument(
+        "--netns",
+        type=Path,
+        help="a lab's namespaces (JSON written by tools.lab): probes from its internet, inside checks via ip netns exec",
     )
     parser.add_argument("--ssh-user", default="root", help="user for the inside checks on Hetzner (default root)")
     return parser
@@ -87,6 +96,14 @@ def _targets(stack: Stack, args: argparse.Namespace) -> VerifySettings:
         )
     except ValidationError as err:
         raise StackError("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
+
+
+def _lab(path: Path) -> dict:
+    try:
+        lab = json.loads(path.read_text())
+        return {"probes": str(lab["probes"]), "hosts": {str(k): str(v) for k, v in lab["hosts"].items()}}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise StackError(f"{path}: not a lab's namespace file ({type(err).__name__}: {err})") from None
 
 
 def _transport(stack: Stack, timeout: float, ssh_user: str):

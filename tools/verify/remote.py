@@ -1,4 +1,5 @@
-"""Running a script on the hosts themselves: SSM Run Command on AWS, SSH on Hetzner.
+"""Running a script on the hosts themselves: SSM Run Command on AWS, SSH on Hetzner, or
+`ip netns exec` into the namespaces of a lab (tools/lab) standing in for the hosts.
 
 Both transports take the same bash script and report, per host, either its standard output
 or why it didn't run. One SSM command fans out to every host of a role at once (up to 50
@@ -6,6 +7,7 @@ instances per command), so a large fleet costs a few API calls, not one per chec
 """
 
 import contextlib
+import ctypes
 import math
 import shlex
 import subprocess
@@ -148,6 +150,40 @@ class Ssh:
             hint = " (is this machine in adminCidrs?)" if done.returncode == 255 else ""
             return Outcome(error=f"ssh {self.user}@{host.public_ip} failed: {last}{hint}")
         return Outcome(output=done.stdout)
+
+
+class Netns:
+    """A lab's hosts (tools/lab): each label's network namespace on this machine, entered as root."""
+
+    def __init__(self, namespaces: dict[str, str], timeout: float):
+        self.namespaces, self.timeout = namespaces, timeout
+
+    def run(self, hosts: list[Host], script: str) -> dict[str, Outcome]:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            outcomes = pool.map(lambda h: self._run_one(h, script), hosts)
+        return {h.label: o for h, o in zip(hosts, outcomes, strict=True)}
+
+    def _run_one(self, host: Host, script: str) -> Outcome:
+        ns = self.namespaces.get(host.label)
+        if ns is None:
+            return Outcome(error=f"the lab has no namespace for {host.label}")
+        argv = ["ip", "netns", "exec", ns, "bash", "-c", script]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout + 5, check=False)
+        except subprocess.TimeoutExpired:
+            return Outcome(error=f"{ns}: no result within {self.timeout + 5:g}s")
+        if done.returncode != 0:
+            return Outcome(error=f"{ns}: {(done.stderr.strip().splitlines() or [f'exit {done.returncode}'])[-1]}")
+        return Outcome(output=done.stdout)
+
+
+def enter_netns(name: str) -> None:
+    """Move this thread, and every thread it starts later, into the named network namespace (setns(2))."""
+    clone_newnet = 0x40000000
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(f"/run/netns/{name}") as f:
+        if libc.setns(f.fileno(), clone_newnet) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name}")
 
 
 _NO_CREDENTIALS = (

@@ -1,0 +1,84 @@
+"""Both prod stacks and a 3+4 fleet, stood up in namespaces: the guide's checklist on real packets.
+
+Every row here is one probe or one request; a failure names the source, the target, the port and
+the guide's rule it breaks. Sources: the guide ("Ports and Firewall", its verification checklist)
+and the README's promises, written out in tools/lab/checks.py.
+"""
+
+import pytest
+
+from tests.lab.conftest import needs_lab, ran
+
+pytestmark = needs_lab
+
+STACKS = {
+    "aws-prod": ("prod", None),
+    "hcloud-prod": ("prod-hcloud", None),
+    # A fleet, with SSH open to an admin network so "22 only from admin" is tested both ways.
+    "hcloud-3+4-admin": (
+        "prod-hcloud",
+        {
+            "kumomta:mtaHosts": ["mta1", "mta2", "mta3"],
+            "kumomta:proxyHosts": ["proxy1", "proxy2", "proxy3", "proxy4"],
+            "kumomta:adminCidrs": ["198.51.100.7/32"],
+        },
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(STACKS))
+def lab(request):
+    stack, overrides = STACKS[request.param]
+    yield from ran(stack, overrides)
+
+
+def test_from_every_namespace_to_every_port_only_the_matrix_is_open(lab):
+    assert lab.failures("matrix") == []
+
+
+def test_each_firewall_layer_holds_the_matrix_alone_except_hetzners_private_network(lab):
+    assert lab.failures("matrix-cloud") == []
+    assert lab.failures("matrix-host") == []
+
+
+def test_ssh_only_from_admin_when_set(lab):
+    ssh = [r for r in lab.group("matrix") if r.check.endswith(" on 22")]
+    opened = {r.check.split(",")[0] for r in ssh if ", reach " in r.check}
+    assert opened == ({"from admin"} if lab.lab.plan.settings.admin_cidrs else set())
+
+
+def test_kumod_answers_on_the_mtas_loopback_only(lab):
+    assert lab.failures("binding") == []
+
+
+def test_each_host_resolves_through_the_resolvers_it_uses(lab):
+    assert lab.failures("resolver") == []
+
+
+def test_the_bearer_gate_401_without_token_404_for_admin_paths(lab):
+    assert lab.failures("https") == []
+
+
+def test_the_mtas_reach_the_ping8_webhook(lab):
+    assert lab.failures("webhook") == []
+
+
+def test_an_injected_message_leaves_through_each_proxy_from_its_public_address_with_its_fqdn_as_ehlo(lab):
+    assert lab.failures("delivery") == []
+    mx = [m for m in lab.lab.journal("mx") if m["event"] == "message"]
+    proxies = {(h.public_ip, h.fqdn) for h in lab.lab.plan.hosts if h.role.value == "proxy"}
+    assert {(m["peer"], m["ehlo"]) for m in mx} == proxies
+
+
+def test_make_verify_passes_all_six_lines_of_the_checklist(lab):
+    rows = lab.group("verify")
+    assert lab.failures("verify") == []
+    lines = {
+        "POST /api/inject/v1 without a token gives 401",
+        "GET /kumomta-verify-no-such-path gives 404",
+        "5000/tcp (SOCKS5) not reachable from here",
+        "5000/tcp (SOCKS5) reachable",
+        "test MX: 25/tcp reachable",
+        "PING8 webhook over HTTPS",
+    }
+    assert all(any(line in r.check for r in rows) for line in lines)

@@ -1,0 +1,200 @@
+"""What the planned stack says, read once from the program's registrations under Pulumi's mocks.
+
+Everything the lab builds comes from here: each host's addresses, its cloud firewall rules as the
+program registered them (security-group rules or Hetzner firewall rules, one peer each), and the
+files and commands of its cloud-init user data. Nothing is re-derived from `components/`.
+"""
+
+import base64
+import gzip
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from components.matrix import Role
+from components.settings import Settings
+from tools.mockrun import Registration, Run, run_program, settings_of, stack_config
+
+# How the engine hands a secret to the program: the value wrapped under this signature key.
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+class PlanError(Exception):
+    """The plan lacks something the lab needs; one line for the operator."""
+
+
+@dataclass(frozen=True)
+class File:
+    content: str
+    permissions: str = "0644"
+
+
+@dataclass(frozen=True)
+class Host:
+    label: str
+    role: Role
+    fqdn: str
+    public_ip: str
+    private_ip: str
+    subnet: ipaddress.IPv4Network
+    guards: tuple[str, ...]
+    """IDs of the security groups (AWS) or firewalls (Hetzner) that guard it."""
+    files: dict[str, File] = field(repr=False)
+    runcmd: tuple[str, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CloudRule:
+    """One registered cloud firewall rule with exactly one peer: a CIDR, or a referenced group."""
+
+    guard: str
+    direction: str  # "in" | "out"
+    protocol: str  # "tcp" | "udp" | "icmp" | "all"
+    ports: tuple[int, int] | None
+    peer: str | None
+    peer_group: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    settings: Settings
+    hosts: tuple[Host, ...]
+    rules: tuple[CloudRule, ...]
+    network: ipaddress.IPv4Network
+    """The VPC (AWS) or the private network (Hetzner)."""
+    token: str = field(repr=False)
+    outputs: dict = field(repr=False)
+
+    @property
+    def cloud(self) -> str:
+        return self.settings.cloud
+
+    def of_role(self, role: Role) -> list[Host]:
+        return [h for h in self.hosts if h.role == role]
+
+    def host(self, label: str) -> Host:
+        (found,) = [h for h in self.hosts if h.label == label]
+        return found
+
+
+def plan(stack: str, overrides: dict[str, Any] | None = None) -> Plan:
+    """Run the program for Pulumi.<stack>.yaml (plus `overrides`) and read what the lab needs."""
+    values = {**stack_config(stack), **(overrides or {})}
+    settings = settings_of(values)
+    run = run_program(stack, values)
+    return read(run, settings)
+
+
+def read(run: Run, settings: Settings) -> Plan:
+    outputs = {k: _reveal(v) for k, v in run.outputs.items()}
+    entries = outputs.get("hosts") or {}
+    if not entries:
+        raise PlanError("the plan has no `hosts` output")
+    by_id = {r.id: r for r in run.registrations if r.custom}
+    reader = _aws if settings.cloud == "aws" else _hcloud
+    hosts, rules, network = reader(run, by_id, entries)
+    order = sorted(hosts, key=lambda h: (list(Role).index(h.role), h.label))
+    return Plan(run.stack, settings, tuple(order), tuple(rules), network, str(outputs.get("injectToken", "")), outputs)
+
+
+def cloud_config(user_data: str) -> dict:
+    document = yaml.safe_load(user_data)
+    if not isinstance(document, dict):
+        raise PlanError("user data is not a cloud-config mapping")
+    return document
+
+
+def _host(label: str, entry: dict, subnet: str, guards: list[str], user_data: str) -> Host:
+    doc = cloud_config(user_data)
+    files = {
+        f["path"]: File(f.get("content", ""), str(f.get("permissions", "0644"))) for f in doc.get("write_files", [])
+    }
+    return Host(
+        label=label,
+        role=Role(entry["role"]),
+        fqdn=entry["fqdn"],
+        public_ip=entry["publicIp"],
+        private_ip=entry["privateIp"],
+        subnet=ipaddress.ip_network(subnet),
+        guards=tuple(guards),
+        files=files,
+        runcmd=tuple(c if isinstance(c, str) else " ".join(c) for c in doc.get("runcmd", [])),
+    )
+
+
+def _aws(run: Run, by_id: dict[str, Registration], entries: dict):
+    vpcs = run.of_type("aws:ec2/vpc:Vpc")
+    if len(vpcs) != 1:
+        raise PlanError("the lab models a dedicated VPC (kumomta:aws without vpcId/subnetId)")
+    hosts = []
+    for label, entry in entries.items():
+        instance = by_id[str(entry["instanceId"])]
+        eni = by_id[instance.inputs["primaryNetworkInterface"]["networkInterfaceId"]]
+        subnet = by_id[eni.inputs["subnetId"]].inputs["cidrBlock"]
+        user_data = gzip.decompress(base64.b64decode(_reveal(instance.inputs["userDataBase64"]))).decode()
+        hosts.append(_host(label, entry, subnet, list(eni.inputs.get("securityGroups", [])), user_data))
+    rules = []
+    for kind, direction in (("Ingress", "in"), ("Egress", "out")):
+        for r in run.of_type(f"aws:vpc/securityGroup{kind}Rule:SecurityGroup{kind}Rule"):
+            rules.append(_sg_rule(r, direction))
+    for group in run.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        if group.inputs.get("ingress") or group.inputs.get("egress"):
+            raise PlanError(f"{group.name}: inline security group rules are not modelled by the lab")
+    return hosts, rules, ipaddress.ip_network(vpcs[0].inputs["cidrBlock"])
+
+
+def _sg_rule(r: Registration, direction: str) -> CloudRule:
+    """One `aws.vpc` rule: AWS's own IpProtocol names; `-1` is every protocol and port."""
+    i = r.inputs
+    protocol = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}.get(str(i["ipProtocol"]), str(i["ipProtocol"]))
+    ports = None if protocol in ("all", "icmp") else (int(i["fromPort"]), int(i["toPort"]))
+    if i.get("prefixListId"):
+        raise PlanError(f"{r.name}: prefix lists are not modelled by the lab")
+    peer = i.get("cidrIpv4") or i.get("cidrIpv6")  # IPv6 peers are kept, and skipped by the IPv4 lab
+    return CloudRule(i["securityGroupId"], direction, protocol, ports, peer, i.get("referencedSecurityGroupId"), r.name)
+
+
+def _hcloud(run: Run, by_id: dict[str, Registration], entries: dict):
+    networks = run.of_type("hcloud:index/network:Network")
+    if len(networks) != 1:
+        raise PlanError("the lab models one Hetzner private network")
+    attached: dict[str, list[str]] = {}
+    for a in run.of_type("hcloud:index/firewallAttachment:FirewallAttachment"):
+        for server in a.inputs.get("serverIds") or []:
+            attached.setdefault(str(int(server)), []).append(str(int(a.inputs["firewallId"])))
+    hosts = []
+    for label, entry in entries.items():
+        server = by_id[str(entry["instanceId"])]
+        (net,) = server.inputs.get("networks") or [{}]
+        subnet = net.get("subnetId", "").partition("-")[2]
+        guards = [str(int(f)) for f in server.inputs.get("firewallIds") or []] + attached.get(server.id, [])
+        user_data = _reveal(server.inputs["userData"])
+        if not user_data.startswith("#cloud-config"):
+            user_data = gzip.decompress(base64.b64decode(user_data)).decode()
+        hosts.append(_host(label, entry, subnet, guards, user_data))
+    rules = []
+    for fw in run.of_type("hcloud:index/firewall:Firewall"):
+        for n, rule in enumerate(fw.inputs.get("rules") or []):
+            peers = rule.get("sourceIps") if rule["direction"] == "in" else rule.get("destinationIps")
+            port = str(rule.get("port") or "any")
+            ports = None if port == "any" or rule["protocol"] not in ("tcp", "udp") else _range(port)
+            for peer in peers or []:
+                rules.append(
+                    CloudRule(fw.id, rule["direction"], rule["protocol"], ports, peer, None, f"{fw.name}[{n}]")
+                )
+    return hosts, rules, ipaddress.ip_network(networks[0].inputs["ipRange"])
+
+
+def _range(port: str) -> tuple[int, int]:
+    low, _, high = port.partition("-")
+    return int(low), int(high or low)
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, dict) and _SECRET_SIG in value:
+        return value.get("value")
+    return value
