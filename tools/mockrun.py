@@ -23,6 +23,7 @@ from pulumi.runtime import config as runtime_config
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import massage
 from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import Settings, decode, parse
@@ -63,11 +64,13 @@ class Registration:
 
 @dataclass
 class Run:
-    """The outcome of one program run: every registration in order, and the stack outputs."""
+    """The outcome of one program run: every registration in order, and the stack outputs. `root` is the
+    stack resource as the engine keeps it, its state the registered outputs with secrets still marked."""
 
     stack: str
     registrations: list[Registration]
     outputs: dict[str, Any]
+    root: Registration
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -187,7 +190,16 @@ def run_program(stack: str, values: dict[str, Any], root: Path = ROOT) -> Run:
     _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
     stack_resource = runtime_settings.get_root_resource()
     outputs = _sync_await(pulumi.Output.from_input(stack_resource.outputs).future(with_unknowns=True))
-    return Run(stack, monitor.registrations, outputs or {})
+    return Run(stack, monitor.registrations, outputs or {}, _root(stack_resource))
+
+
+def _root(stack_resource) -> Registration:
+    """The mock engine takes the stack's outputs before the program exports them; serialise them as
+    register_outputs would have sent them, secrets marked."""
+    urn = _sync_await(stack_resource.urn.future())
+    registered = _sync_await(rpc.serialize_properties(massage(stack_resource.outputs, []), {}))
+    state = _sync_await(_deserialize(registered))
+    return Registration(urn, "pulumi:pulumi:Stack", urn.split("::")[-1], "", False, {}, state)
 
 
 class RecordingMonitor(MockMonitor):

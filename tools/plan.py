@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     for role in Role:
         print(f"\n{ROLE_TITLES[role]} ports")
         print(table([line.as_dict() for line in matrix[role]]))
-    violations = policy_run.analyze(run.registrations, args.stack, engine_config(values))
+    violations = policy_run.analyze([*run.registrations, run.root], args.stack, engine_config(values))
     text, status = policy_run.report(violations)
     print(f"\n{text}")
     if diff is not None and diff.errors:

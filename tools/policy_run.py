@@ -5,7 +5,9 @@ The engine starts a Python pack through its `pulumi-analyzer-policy-python` shim
 its Analyzer service. The engine then calls Handshake (the Python SDK leaves it unimplemented,
 which the engine accepts), ConfigureStack, GetAnalyzerInfo, Configure (every policy's level and
 config, schema defaults filled in), then Analyze once per resource with its inputs, and
-AnalyzeStack once with every resource's outputs. `Pack` plays that part. The pack never dials the
+AnalyzeStack once with every resource's outputs (the stack resource's are its exports). Secrets
+travel as the engine sends them, `{"4dabf181...": "1b470612...", "value": ...}`, the form
+tools.mockrun records them in. `Pack` plays that part. The pack never dials the
 engine address (pulumi-policy 1.21 logs to stderr), but `Pack` serves a loopback Engine Log
 service there all the same, so a pack that did log through it would not fail.
 
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
     values = mockrun.stack_config(args.stack)
     run = mockrun.run_program(args.stack, values)
-    text, status = report(analyze(run.registrations, args.stack, mockrun.engine_config(values)))
+    text, status = report(analyze([*run.registrations, run.root], args.stack, mockrun.engine_config(values)))
     print(text)
     return status
 

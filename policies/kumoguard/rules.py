@@ -18,7 +18,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from . import exposure, model, ports
+from . import exposure, model, ports, private_keys
 from .model import Opening
 from .topology import INSTANCE, ROLE_KEY, SERVER
 
@@ -182,6 +182,16 @@ def _unjudged(opening: Opening) -> str:
     )
 
 
+def _no_plain_private_keys(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for path, keys in private_keys.in_plain_values(model.plain(args.props)):
+        report(
+            f"{args.name} input {path}: holds PEM private key material in plain text: {'; '.join(map(str, keys))}. "
+            "The stack's state and every preview show it. Fix: make it a secret: wrap the value in "
+            "pulumi.Output.secret(...) (additional_secret_outputs marks only the resource's outputs; this input "
+            "would stay plain)."
+        )
+
+
 def _advisory(name: str, description: str, validate) -> ResourceValidationPolicy:
     return ResourceValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=EnforcementLevel.ADVISORY
@@ -190,6 +200,12 @@ def _advisory(name: str, description: str, validate) -> ResourceValidationPolicy
 
 RESOURCE_POLICIES = [
     *(_exposure_policy(guarded) for guarded in GUARDED),
+    ResourceValidationPolicy(
+        name="no-plain-private-keys",
+        description="No resource input holds a PEM private key unless it is a Pulumi secret.",
+        validate=_no_plain_private_keys,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
     _advisory("kumomta-http-loopback-only", "No ingress rule admits 8000/tcp from anywhere.", _http_loopback_only),
     _advisory("ingress-rule-described", "Every ingress rule says what it is for.", _described),
     _advisory("role-tagged", f"Hosts and their firewalls carry `{ROLE_KEY}: mta|proxy`.", _role_tagged),

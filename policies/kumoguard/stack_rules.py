@@ -20,7 +20,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from . import balancers, cidr, exposure, model, ports
+from . import balancers, cidr, exposure, model, ports, private_keys
 from .model import DEFAULT_SECURITY_GROUP, UNKNOWN, Opening, Source
 from .rules import GUARDED, Guarded, describe, exposure_message, reached
 from .topology import SENDING_IPS, Node, Topology
@@ -232,6 +232,25 @@ def _sending_ips_protected(args: StackValidationArgs, report: ReportViolation) -
             )
 
 
+STACK = "pulumi:pulumi:Stack"
+
+
+def _no_plain_private_keys_in_stack_outputs(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The stack resource's properties in AnalyzeStack are its outputs, as `pulumi.export` registered them."""
+    for resource in args.resources:
+        if resource.resource_type != STACK:
+            continue
+        for path, keys in private_keys.in_plain_values(model.plain(resource.props)):
+            export = path.split(".")[0].split("[")[0]
+            report(
+                f"{resource.name} (the stack) output {path}: holds PEM private key material in plain text: "
+                f"{'; '.join(map(str, keys))}. `pulumi stack output` and the stack's state show it. Fix: make it a "
+                f'secret: pulumi.export("{export}", pulumi.Output.secret(...)), or additional_secret_outputs on the '
+                "resource whose output it is.",
+                resource.urn,
+            )
+
+
 def _stack_preview_unknowns(args: StackValidationArgs, report: ReportViolation) -> None:
     topo = topology(args)
     rule_sets(topo)  # resolves prefix lists and load balancers, so what they leave open is named too
@@ -289,6 +308,11 @@ STACK_POLICIES = [
         "sending-ips-protected",
         "Elastic IPs and Primary IPs, the sending addresses, are protected.",
         _sending_ips_protected,
+    ),
+    _policy(
+        "no-plain-private-keys-in-stack-outputs",
+        "No stack output holds a PEM private key unless it is a Pulumi secret.",
+        _no_plain_private_keys_in_stack_outputs,
     ),
     _policy(
         "stack-preview-unknowns",

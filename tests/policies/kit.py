@@ -7,7 +7,7 @@ checks that a message names the given fragments.
 
 from dataclasses import dataclass, field
 
-from kumoguard import model
+from kumoguard import model, secrets
 from kumoguard.rules import RESOURCE_POLICIES
 from kumoguard.stack_rules import STACK_POLICIES
 from pulumi_policy import (
@@ -46,8 +46,13 @@ def _opts(protect: bool = False) -> PolicyResourceOptions:
 # Resources, as one resource policy sees them.
 
 
+def _props(props: dict):
+    """Props as the SDK hands them to a policy, through the pack's secret-keeping step (secrets.deserialize)."""
+    return unknown_checking_proxy(secrets.deserialize(props))
+
+
 def resource(type_: str, name: str = "res", config: dict | None = None, /, **props) -> ResourceValidationArgs:
-    return ResourceValidationArgs(type_, unknown_checking_proxy(props), urn(type_, name), name, _opts(), None, config)
+    return ResourceValidationArgs(type_, _props(props), urn(type_, name), name, _opts(), None, config)
 
 
 def sg(*ingress: dict, name: str = "sg", **props) -> ResourceValidationArgs:
@@ -137,7 +142,7 @@ def node(type_: str, name: str, /, protect: bool = False, deps: dict | None = No
 def stack(*nodes: Node, config: dict | None = None) -> StackValidationArgs:
     built = {
         n.name: PolicyResource(
-            n.type, unknown_checking_proxy(n.props), urn(n.type, n.name), n.name, _opts(n.protect), None, None, [], {}
+            n.type, _props(n.props), urn(n.type, n.name), n.name, _opts(n.protect), None, None, [], {}
         )
         for n in nodes
     }

@@ -28,11 +28,17 @@ def test_the_pack_imports_nothing_outside_itself_the_sdk_and_the_standard_librar
     assert {f: mods for f, mods in outside.items() if mods} == {}
 
 
-def test_the_entry_point_only_builds_the_pack():
+def calls(path: Path) -> list[ast.Call]:
+    body = ast.parse(path.read_text()).body
+    return [node.value for node in body if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)]
+
+
+def test_the_entry_point_keeps_secret_marks_then_only_builds_the_pack():
+    """keep_marks() must come first: the SDK reads properties through the function it replaces."""
     body = ast.parse((POLICIES / "__main__.py").read_text()).body
     logic = [node for node in body if not isinstance(node, ast.Import | ast.ImportFrom | ast.Expr)]
-    calls = [node.value.func.id for node in body if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)]
-    assert (logic, calls) == ([], ["PolicyPack"])
+    names = [ast.unparse(call.func) for call in calls(POLICIES / "__main__.py")]
+    assert (logic, names) == ([], ["secrets.keep_marks", "PolicyPack"])
 
 
 def test_pulumi_policy_yaml_names_a_python_runtime_with_its_own_virtualenv_and_a_version():
@@ -56,9 +62,5 @@ def test_pulumi_policy_yaml_has_only_keys_of_the_policy_project_schema():
 
 
 def test_the_pack_name_comes_from_the_entry_point():
-    call = next(
-        node.value
-        for node in ast.parse((POLICIES / "__main__.py").read_text()).body
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-    )
+    (call,) = [call for call in calls(POLICIES / "__main__.py") if ast.unparse(call.func) == "PolicyPack"]
     assert {k.arg: k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)}["name"] == "kumoguard"

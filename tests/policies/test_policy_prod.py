@@ -4,12 +4,16 @@ A control run plants one public rule in the same registrations, so a pipeline th
 nothing could not pass.
 """
 
+import base64
 import copy
 import functools
+import gzip
 from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.policies import material
 from tools import mockrun, policy_run
 from tools.policy_run import analyze
 
@@ -25,7 +29,9 @@ def registrations(stack: str):
 
 @functools.cache
 def _run(stack: str):
-    return mockrun.run_stack(stack).registrations
+    """Every resource, and the stack resource with its exports, as the engine hands them to the pack."""
+    run = mockrun.run_stack(stack)
+    return [*run.registrations, run.root]
 
 
 def engine_config(stack: str) -> dict[str, str]:
@@ -109,3 +115,60 @@ def test_issue_10s_bypass_planted_in_the_same_run_is_caught(stack):
         any(f"9200/tcp (a metrics port) to public source {half}." in v.message for v in found)
         for half in ("0.0.0.0/1", "128.0.0.0/1")
     )
+
+
+# Private keys. The hosts' user data is what the program renders: gzip+base64 `userDataBase64` on AWS, a
+# cloud-config on Hetzner, where the MTA's is a secret (it carries the injection token) and the proxy's is not.
+HOSTS = ("aws:ec2/instance:Instance", "hcloud:index/server:Server")
+
+
+def hosts(regs) -> list:
+    return [reg for reg in regs if reg.type in HOSTS]
+
+
+def test_the_stack_exports_and_secret_user_data_reach_the_pack_marked_secret():
+    """What the pack tells secrets by: the engine's secret map, here in the mock run's registrations."""
+    (root,) = [reg for reg in registrations("prod-hcloud") if reg.type == "pulumi:pulumi:Stack"]
+    assert root.state["injectToken"].keys() == material.secret("").keys()
+    by_name = {reg.name: reg for reg in hosts(registrations("prod-hcloud"))}
+    assert by_name["mta-server"].inputs["userData"].keys() == material.secret("").keys()
+    assert isinstance(by_name["proxy-server"].inputs["userData"], str)
+
+
+def with_host_key(user_data, key: str):
+    """The host's user data with cloud-init's ssh_keys holding the key, encoded and marked as it was."""
+    secret = isinstance(user_data, dict)
+    text = user_data["value"] if secret else user_data
+    aws = not text.startswith("#cloud-config")
+    config = yaml.safe_load(gzip.decompress(base64.b64decode(text)) if aws else text)
+    config["ssh_keys"] = {"ed25519_private": key}
+    text = "#cloud-config\n" + yaml.safe_dump(config)
+    text = base64.b64encode(gzip.compress(text.encode())).decode() if aws else text
+    return material.secret(text) if secret else text
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_host_key_planted_in_each_hosts_user_data_is_caught_only_where_it_is_plain(stack):
+    regs = copy.deepcopy(registrations(stack))
+    plain = {}
+    for reg in hosts(regs):
+        field = "userDataBase64" if "userDataBase64" in reg.inputs else "userData"
+        reg.inputs[field] = with_host_key(reg.inputs[field], material.key("openssh"))
+        if isinstance(reg.inputs[field], str):
+            plain[reg.urn] = f"{reg.name} input {field}: holds PEM private key material in plain text: OpenSSH"
+    found = [v for v in analyze(regs, stack, engine_config(stack)) if v.level == "mandatory"]
+    assert len(plain) == (2 if stack == "prod" else 1)  # on Hetzner, the proxy's user data
+    assert sorted((v.policy, v.urn) for v in found) == [("no-plain-private-keys", urn) for urn in sorted(plain)]
+    assert all(plain[v.urn] in v.message for v in found)
+    if stack == "prod":
+        assert all("found after decoding base64 then gzip" in v.message for v in found)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_private_key_exported_in_the_same_run_is_caught_unless_it_is_a_secret(stack):
+    regs = copy.deepcopy(registrations(stack))
+    (root,) = [reg for reg in regs if reg.type == "pulumi:pulumi:Stack"]
+    root.state.update(dkimPrivateKey=material.key("rsa"), dkimKeySecret=material.secret(material.key("rsa")))
+    found = [v for v in analyze(regs, stack, engine_config(stack)) if v.level == "mandatory"]
+    assert [(v.policy, v.urn) for v in found] == [("no-plain-private-keys-in-stack-outputs", root.urn)]
+    assert "(the stack) output dkimPrivateKey: holds PEM private key material" in found[0].message
