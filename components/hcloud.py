@@ -168,7 +168,8 @@ class HcloudSite(pulumi.ComponentResource):
             create=SYNC_COMMAND,
             update=SYNC_COMMAND,
             stdin=bundle.apply(lambda b: b.json(inline_secrets=True)),
-            triggers=[server.id],
+            # A new server gets the push too; the manifest (hashes, no secret) shows in a diff which files change.
+            triggers=[server.id, pulumi.Output.unsecret(bundle.apply(lambda b: b.manifest()))],
             opts=pulumi.ResourceOptions(parent=host, depends_on=[server]),
         )
         return Machine(

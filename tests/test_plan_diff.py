@@ -29,7 +29,7 @@ def changed(diff: diffs.Diff) -> dict[str, diffs.Step]:
 
 
 def test_a_bigger_mta_and_spool_on_aws_are_two_updates_in_place_and_say_what_they_do():
-    base = records()
+    base = records(aws={"mtaInstanceType": "t3.medium"})
     head = records(aws={"mtaInstanceType": "t3.xlarge", "spoolVolumeGb": 500})
     diff = diffs.compare(base, head, "main")
     steps = changed(diff)
@@ -40,7 +40,7 @@ def test_a_bigger_mta_and_spool_on_aws_are_two_updates_in_place_and_say_what_the
     (size,) = steps["mta-spool"].changes
     assert (size.path, size.old, size.new) == ("size", 50.0, 500.0)
     assert "resize2fs" in size.note
-    assert diff.summary() == "Resources: ~ 2 to update, 52 unchanged"
+    assert diff.summary() == "Resources: ~ 2 to update, 57 unchanged"
     text = diffs.render(diff)
     assert '      ~ instanceType: "t3.medium" => "t3.xlarge"' in text
     assert "      ~ size: 50 => 500" in text
@@ -100,31 +100,49 @@ def test_dropping_a_proxy_releases_its_sending_ip_and_the_mtas_keep_sending_thro
             "proxy2-eip (aws:ec2/eip:Eip) is no longer in the program"
         )
     ]
-    # The MTA's user data lists the proxies; a running MTA keeps the old list.
+    # The MTA's bundle lists the proxies: the running MTA gets the shorter list through its day-2 channel.
     assert diff.hosts == [
         (
-            "mta: first-boot configuration changed; running hosts keep the old one (replace the host or use the day-2 "
-            "channel)"
+            "mta: /opt/kumomta/etc/policy/init.lua changed; the running host applies it within 30 s (kumomta-sync "
+            "polls its SSM parameter)"
         )
     ]
 
 
-def test_first_boot_changes_are_named_per_host_and_update_nothing():
+def test_a_firewall_change_reaches_running_hosts_by_their_channel_and_new_ones_by_first_boot():
     diff = diffs.compare(records(), records(trustedCidrs=["198.51.100.0/28"]), "main")
     assert diff.hosts == [
         (
-            "mta: first-boot configuration changed; running hosts keep the old one (replace the host or use the day-2 "
-            "channel)"
-        )
+            "mta: /etc/nftables.conf changed; the running host applies it within 30 s (kumomta-sync polls its SSM "
+            "parameter)"
+        ),
+        (
+            "mta: first-boot configuration changed; only hosts created from now on run it (running hosts get every "
+            "later change through their day-2 channel)"
+        ),
     ]
     assert "mta-instance" not in changed(diff)  # userDataBase64 is in ignoreChanges
     assert changed(diff)["mta-in-tcp-443-trusted-198.51.100.0-28"].op == "create"
+    text = "\n".join(diffs.render(diff))
+    assert "      ~ insecureValue: the host's bundle" in text
+    assert '+        ip saddr 198.51.100.0/28 tcp dport 443 accept comment "in-tcp-443-trusted' in text
+
+
+def test_a_hetzner_change_names_the_files_the_push_changes_without_showing_secrets():
+    diff = diffs.compare(records("prod-hcloud"), records("prod-hcloud", injectToken="T" * 40), "main")
+    assert diff.hosts == [
+        (
+            "mta: /etc/nginx/kumomta-secrets/bearer.map changed; pulumi up hands it to the running host over SSH, "
+            "during the update"
+        )
+    ]
+    assert "T" * 40 not in "\n".join(diffs.render(diff))
 
 
 def test_an_unchanged_stack_has_no_steps_but_same():
     diff = diffs.compare(records(), records(), "main")
     assert {step.op for step in diff.steps} == {"same"}
-    assert diff.summary() == "Resources: 54 unchanged"
+    assert diff.summary() == "Resources: 59 unchanged"
 
 
 PROGRAM = """
@@ -241,7 +259,7 @@ def test_the_json_carries_the_same_diff_as_the_text(stack_pair, tmp_path):
     saved, out = tmp_path / "base.json", tmp_path / "plan.json"
     stack = stack_pair()
     assert plan("--stack", stack, "--json", str(saved)).returncode == 0
-    aws = {**stack_config("prod")["kumomta:aws"], "mtaInstanceType": "t3.xlarge"}
+    aws = {**stack_config("prod")["kumomta:aws"], "mtaInstanceType": "c6i.2xlarge"}
     stack_pair(**{"kumomta:aws": aws})
     done = plan("--stack", stack, "--base", str(saved), "--json", str(out))
     assert done.returncode == 0, done.stderr
@@ -251,12 +269,12 @@ def test_the_json_carries_the_same_diff_as_the_text(stack_pair, tmp_path):
     assert step["changes"][0] | {"note": None} == {
         "path": "instanceType",
         "kind": "update",
-        "old": "t3.medium",
-        "new": "t3.xlarge",
+        "old": "c6i.xlarge",
+        "new": "c6i.2xlarge",
         "note": None,
     }
-    assert document["diff"]["summary"] == {"create": 0, "update": 1, "delete": 0, "replace": 0, "same": 53}
-    assert "Resources: ~ 1 to update, 53 unchanged" in done.stdout
+    assert document["diff"]["summary"] == {"create": 0, "update": 1, "delete": 0, "replace": 0, "same": 58}
+    assert "Resources: ~ 1 to update, 58 unchanged" in done.stdout
     assert document["exitCode"] == 0
 
 
@@ -309,7 +327,7 @@ def repo(tmp_path):
 
 
 def _bigger_mta(stack_file):
-    stack_file.write_text(stack_file.read_text().replace("mtaInstanceType: t3.medium", "mtaInstanceType: t3.xlarge"))
+    stack_file.write_text(stack_file.read_text().replace("mtaInstanceType: c6i.xlarge", "mtaInstanceType: c6i.2xlarge"))
 
 
 def test_the_base_revision_is_planned_by_its_own_tools_when_they_can(repo):
@@ -318,8 +336,8 @@ def test_the_base_revision_is_planned_by_its_own_tools_when_they_can(repo):
     done = plan_in_repo("--stack", "prod")  # the default: the merge base with main, which is HEAD here
     assert done.returncode == 0, done.stderr
     assert "Changes against main (merge base " in done.stdout and "this checkout's tools" not in done.stdout
-    assert '      ~ instanceType: "t3.medium" => "t3.xlarge"' in done.stdout
-    assert "Resources: ~ 1 to update, 53 unchanged" in done.stdout
+    assert '      ~ instanceType: "c6i.xlarge" => "c6i.2xlarge"' in done.stdout
+    assert "Resources: ~ 1 to update, 58 unchanged" in done.stdout
 
 
 def test_an_older_base_is_planned_by_this_checkouts_tools(repo):
@@ -333,4 +351,4 @@ def test_an_older_base_is_planned_by_this_checkouts_tools(repo):
     done = plan_in_repo("--stack", "prod", "--base", "HEAD")
     assert done.returncode == 0, done.stderr
     assert "was planned with this checkout's tools (its own cannot write a snapshot)" in done.stdout
-    assert "Resources: ~ 1 to update, 53 unchanged" in done.stdout
+    assert "Resources: ~ 1 to update, 58 unchanged" in done.stdout

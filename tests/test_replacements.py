@@ -50,7 +50,7 @@ REGISTERED = registered()
 def test_every_registered_resource_type_has_an_entry():
     assert sorted(set(REGISTERED) - set(TYPES)) == []
     # and both clouds are in it, so the variants above did their job
-    assert {t.split(":")[0] for t in REGISTERED} == {"aws", "hcloud", "random"}
+    assert {t.split(":")[0] for t in REGISTERED} == {"aws", "hcloud", "random", "tls", "command"}
     assert "hcloud:index/zone:Zone" in REGISTERED and "aws:route53/record:Record" in REGISTERED
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from components.bootstrap import nginx
 from tests.stacks import plan
 from tools import diff as diffs
 from tools.mockrun import ROOT, StackFileError, run_program, secure_keys, stack_config
@@ -39,8 +40,8 @@ def test_the_cli_written_stack_file_decrypts_to_what_was_set(monkeypatch):
     # `config set` wrote these back as strings; the engine hands them to the program the same way.
     assert values["kumomta:proxyMetricsPort"] == "9101" and values["kumomta:adminCidrs"] == ["198.51.100.7/32"]
     run = run_program("prod", values)
-    (parameter,) = run.of_type("aws:ssm/parameter:Parameter")
-    assert parameter.inputs["value"]["value"] == CLI_TOKEN  # the planned token is the configured one
+    # The planned token is the configured one: the bearer map that the MTAs fetch holds it.
+    assert run.by_name("bearer-map").inputs["value"]["value"] == nginx.token_map_line(CLI_TOKEN)
 
 
 def test_the_passphrase_file_works_like_the_cli(monkeypatch, tmp_path):
@@ -89,7 +90,7 @@ def test_the_plan_says_when_it_uses_a_stand_in_and_never_prints_the_secret(cli_s
     assert with_secret.returncode == 0, with_secret.stderr
     assert "stand-in" not in with_secret.stdout
     assert CLI_TOKEN not in with_secret.stdout + with_secret.stderr + out.read_text()
-    (parameter,) = [r for r in json.loads(out.read_text())["resources"] if r["type"] == "aws:ssm/parameter:Parameter"]
+    (parameter,) = [r for r in json.loads(out.read_text())["resources"] if r["name"] == "bearer-map"]
     assert parameter["inputs"]["value"] == diffs.SECRET
 
 
@@ -102,7 +103,7 @@ def test_a_changed_secret_shows_as_changed_but_not_its_value(monkeypatch):
         diffs.records(run_program("prod", values), salt), diffs.records(run_program("prod", other), salt), "base"
     )
     text = "\n".join(diffs.render(diff) + diff.hosts) + json.dumps(diffs.as_json(diff))
-    assert "  ~ inject-token  (aws:ssm/parameter:Parameter)  update" in text
+    assert "  ~ bearer-map  (aws:ssm/parameter:Parameter)  update" in text
     assert '      ~ value: "[secret]" => "[secret]"' in text
-    assert "every MTA: injection token changed" in text
+    assert "mta: /etc/nginx/kumomta-secrets/bearer.map changed; the running host applies it within 30 s" in text
     assert CLI_TOKEN not in text and "another-token" not in text

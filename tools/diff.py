@@ -324,12 +324,15 @@ def _protected(step: Step, names: dict[str, dict]) -> str | None:
 def _host_notes(steps: list[Step], names: dict[str, dict]) -> list[str]:
     notes: dict[str, None] = {}
     for step in steps:
-        if step.op in ("create", "delete", "replace"):
+        if step.op in ("create", "delete"):
             continue
         for change in [*step.ignored, *step.changes]:
             prop = change.path.split(".")[0]
             row = hostreach.reach(step.record["type"], prop)
-            if row:
+            if row and row.bundle:
+                files = ", ".join(hostreach.changed_files(change.old, change.new)) or "its configuration"
+                notes[f"{who(step.record, names)}: {files} changed; {row.says}"] = None
+            elif row:
                 notes[f"{who(step.record, names)}: {row.says}"] = None
             elif change in step.ignored:
                 notes[f"{who(step.record, names)}: {prop} changed, but ignoreChanges keeps the running value"] = None
@@ -361,7 +364,11 @@ def render(diff: Diff) -> list[str]:
 
 def _property_lines(change: Property) -> list[str]:
     lines = []
-    if change.after:
+    files = hostreach.content_lines(change.old, change.new)
+    if files:  # a host's bundle: each file's own diff says more than two JSON documents
+        lines.append(f"      ~ {change.path}: the host's bundle")
+        lines += [f"          {line}" for line in files]
+    elif change.after:
         lines.append(f"      ~ {change.path}: {_show(change.old)} => [known after {change.after} is replaced]")
     elif isinstance(change.old, list) and isinstance(change.new, list):
         lines.append(f"      ~ {change.path}:")

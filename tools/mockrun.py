@@ -7,6 +7,7 @@ mocks would otherwise never see). Cloud-computed values (IDs, addresses) are pla
 drawn deterministically from documentation ranges, so two plans of the same code are equal.
 """
 
+import base64
 import hashlib
 import ipaddress
 import json
@@ -213,6 +214,8 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
+        if request.additionalSecretOutputs:
+            response = self._with_secret_outputs(response, set(request.additionalSecretOutputs))
         self.registrations.append(
             Registration(
                 urn=response.urn,
@@ -233,6 +236,16 @@ class RecordingMonitor(MockMonitor):
             )
         )
         return response
+
+    def _with_secret_outputs(self, response, names: set[str]):
+        """The engine marks `additionalSecretOutputs` secret (pulumi-tls's private keys, say); so must the mocks,
+        or what the program builds from them would reach its inputs in plain text, as it never does for real."""
+        state = {
+            key: {rpc._special_sig_key: rpc._special_secret_sig, "value": value} if key in names else value
+            for key, value in self.resources[response.urn].state.items()
+        }
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        return type(response)(urn=response.urn, id=response.id, object=obj)
 
 
 def _alias(alias) -> dict[str, Any]:
@@ -314,7 +327,7 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"tls/{args.name}".encode()).digest())
         public = key.public_key()
         state.update(
-            privateKeyOpenssh=key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode(),
+            privateKeyOpenssh=_fixed_checkint(key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())),
             privateKeyPem=key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
             publicKeyOpenssh=public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + "\n",
             publicKeyPem=public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode(),
@@ -410,6 +423,21 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
                 self.taken.add(candidate)
                 return candidate
         raise RuntimeError(f"placeholder subnet {cidr} is full")
+
+
+def _fixed_checkint(pem: bytes) -> str:
+    """OpenSSH's private key format opens its private section with a random check number, twice
+    (PROTOCOL.key in OpenSSH's source); a fixed one keeps the key, and so the plan, the same every run."""
+    lines = pem.decode().splitlines()
+    blob = bytearray(base64.b64decode("".join(lines[1:-1])))
+    offset = len(b"openssh-key-v1\0")
+    for _ in range(3):  # cipher name, KDF name, KDF options
+        offset += 4 + int.from_bytes(blob[offset : offset + 4], "big")
+    offset += 4  # the number of keys
+    offset += 4 + int.from_bytes(blob[offset : offset + 4], "big")  # the public key
+    blob[offset + 4 : offset + 12] = b"KUMOKUMO"  # past the private section's length: check, check
+    body = base64.b64encode(bytes(blob)).decode()
+    return "\n".join([lines[0], *(body[i : i + 70] for i in range(0, len(body), 70)), lines[-1]]) + "\n"
 
 
 def _digest(text: str) -> str:

@@ -14,6 +14,7 @@ from types import MappingProxyType
 _AWS = "https://github.com/hashicorp/terraform-provider-aws/blob/main/"
 _HCLOUD = "https://github.com/hetznercloud/terraform-provider-hcloud/blob/v1.68.0/"
 _RANDOM = "https://github.com/hashicorp/terraform-provider-random/blob/main/"
+_TLS = "https://github.com/hashicorp/terraform-provider-tls/blob/main/"
 
 # Tags are updated in place on every AWS resource here (CreateTags/DeleteTags).
 _TAGS = ("tags",)
@@ -268,6 +269,49 @@ TYPES: dict[str, TypeRules] = {
         _AWS + "internal/service/route53/record.go (name and zone_id: ForceNew; the rest UPSERT)",
         replace=("name", "zoneId"),
         in_place=("type", "records", "ttl", "aliases", "setIdentifier", "allowOverwrite", "healthCheckId"),
+    ),
+    "aws:kms/key:Key": _rules(
+        _AWS + "internal/service/kms/key.go (customer_master_key_spec, key_usage, multi_region, custom_key_store_id, "
+        "xks_key_id: ForceNew; the policy: PutKeyPolicy)",
+        replace=("customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"),
+        in_place=(
+            "description",
+            "policy",
+            "enableKeyRotation",
+            "rotationPeriodInDays",
+            "isEnabled",
+            "deletionWindowInDays",
+            "bypassPolicyLockoutSafetyCheck",
+            *_TAGS,
+        ),
+        effects={"policy": "in place: who may use the stack's secrets key changes at once"},
+    ),
+    "aws:kms/alias:Alias": _rules(
+        _AWS + "internal/service/kms/alias.go (name: ForceNew; target_key_id: UpdateAlias)",
+        replace=("name", "namePrefix"),
+        in_place=("targetKeyId",),
+    ),
+    "tls:index/privateKey:PrivateKey": _rules(
+        # Plugin framework: every attribute has RequiresReplace; a new key is a new resource.
+        _TLS + "internal/provider/resource_private_key.go",
+        replace=("algorithm", "rsaBits", "ecdsaCurve"),
+    ),
+    "command:remote:Command": _rules(
+        # A native provider: a change to `triggers` replaces the resource, which runs `create` again; any other
+        # input change runs `update` (https://www.pulumi.com/registry/packages/command/api-docs/remote/command/).
+        "https://github.com/pulumi/pulumi-command/blob/master/provider/pkg/provider/remote/command.go",
+        replace=("triggers",),
+        in_place=(
+            "connection",
+            "create",
+            "update",
+            "delete",
+            "stdin",
+            "environment",
+            "logging",
+            "addPreviousOutputInEnv",
+        ),
+        effects={"triggers": "the push runs again: the host applies its bundle (kumomta-apply)"},
     ),
     "aws:ssm/parameter:Parameter": _rules(
         _AWS + "internal/service/ssm/parameter.go (name: ForceNew; the value: PutParameter with Overwrite)",

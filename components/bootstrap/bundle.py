@@ -65,6 +65,10 @@ class Bundle:
         canonical = json.dumps([self.host, self.role.value, sorted(self.owns), listing])
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
+    def manifest(self) -> dict[str, str]:
+        """Each file's SHA-256: what changed, in a form that can be shown (a secret counts by its hash)."""
+        return {f.path: f.sha256 for f in self.files}
+
     def document(self, inline_secrets: bool) -> dict:
         """What kumomta-apply reads; without `inline_secrets` a secret file is named, not carried."""
         files = []

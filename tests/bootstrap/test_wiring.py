@@ -121,7 +121,9 @@ def test_hetzner_up_pushes_each_bundle_over_ssh_to_the_pinned_host_key(name):
     deploy = result.by_name("deploy-key")
     assert connection["privateKey"] == deploy.state["privateKeyOpenssh"]
     assert push.inputs["create"] == push.inputs["update"] == SYNC_COMMAND
-    assert push.inputs["triggers"] == [result.by_name(f"{name}-server").id]
+    server_id, manifest = push.inputs["triggers"]
+    assert server_id == result.by_name(f"{name}-server").id
+    assert manifest == {f["path"]: f["sha256"] for f in _bundle(result, name)["files"]}
     assert _bundle(result, name)["version"] == result.outputs["hosts"][name]["configVersion"]
     first_boot = yaml.safe_load(_user_data(result, name))
     assert first_boot["ssh_keys"]["ed25519_public"] == host_key.state["publicKeyOpenssh"].strip()
