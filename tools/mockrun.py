@@ -7,6 +7,7 @@ mocks would otherwise never see). Cloud-computed values (IDs, addresses) are pla
 drawn deterministically from documentation ranges, so two plans of the same code are equal.
 """
 
+import asyncio
 import base64
 import hashlib
 import ipaddress
@@ -28,13 +29,28 @@ from pulumi.runtime.stack import massage
 from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import Settings, decode, parse
-from tools.passphrase import Decrypter, PassphraseError, passphrase_from_env
+from tools import stackfile
+from tools.stackfile import StackFileError
 
 ROOT = Path(__file__).resolve().parent.parent
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Placeholder public addresses: RFC 5737 and RFC 3849 documentation ranges.
-_PUBLIC_V4 = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24")]
-_PUBLIC_V6 = ipaddress.ip_network("2001:db8::/32")
+# Placeholder public addresses. IPv4: RFC 5737's three documentation /24s first, then the upper half of
+# RFC 2544's benchmarking range (the lab's own actors sit in the lower half, 198.18.0.0/16). IPv6: RFC 3849's
+# 2001:db8::/32, one /40 per kind of allocation so a /56, a /64 and a single address never overlap.
+_PUBLIC_V4 = (("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"), ("198.19.0.0/16",))
+_PUBLIC_V6 = {56: "2001:db8:100::/40", 64: "2001:db8:200::/40", 128: "2001:db8:300::/40"}
+# Reserved addresses of a subnet, (at its start, at its end), which no host gets:
+# - AWS: "the first four and the last IPv4 address in each subnet's CIDR block" (EC2 API Reference,
+#   CreateSubnet; VPC User Guide, "Subnet CIDR blocks"), the same for IPv6 subnet blocks.
+# - Hetzner: the range's own address, then "the first IP of the subnet's IP range" is its gateway (Cloud API
+#   reference, Networks: `gateway`; docs.hetzner.com networking/networks/technical-concepts/architecture,
+#   10.0.0.1 the gateway of 10.0.0.0/24, 10.0.0.2 its first server); the last, as settings.py counts it.
+AWS_RESERVED = (4, 1)
+HCLOUD_RESERVED = (2, 1)
+# What the plan assumes for an existing subnet (`kumomta:aws.subnetId`), which only AWS knows: the widest
+# subnet AWS allows (/16, CreateSubnet), so any fleet the settings accept has room in it.
+EXISTING_SUBNET = "10.0.0.0/16"
 # The AWS account and the role that runs `pulumi up`, as the plan shows them.
 ACCOUNT = "123456789012"
 DEPLOYER = "kumomta-deploy"
@@ -81,84 +97,23 @@ class Run:
         return match
 
 
-class StackFileError(Exception):
-    """The stack file is missing or not the YAML Pulumi expects."""
-
-
 def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The `config:` block of Pulumi.<stack>.yaml.
+    """The `config:` block of Pulumi.<stack>.yaml, keyed as the engine hands it to the program.
 
     `secure:` values are decrypted when the passphrase is in the environment, as the Pulumi CLI would
-    (tools/passphrase.py); otherwise they are left out, and `secure_keys` names them."""
-    path = root / f"Pulumi.{stack}.yaml"
-    document = _stack_document(path)
-    values = document.get("config") or {}
-    if not isinstance(values, dict):
-        raise StackFileError(f"{path.name}: `config` must be a mapping")
-    if not any(_holds_secure(v) for v in values.values()):
-        return values
-    passphrase = passphrase_from_env()
-    if passphrase is None or not document.get("encryptionsalt"):
-        return _without_secure(values)
-    try:
-        return _decrypted(values, Decrypter(passphrase, document["encryptionsalt"]))
-    except PassphraseError as err:
-        raise StackFileError(f"{path.name}: {err}") from None
+    (tools/passphrase.py); otherwise they are left out, and `secure_keys` names them. Any problem with the
+    file is a StackFileError, one line per problem (tools/stackfile.py)."""
+    return stackfile.decrypted(stackfile.read(root / f"Pulumi.{stack}.yaml"))
 
 
 def secure_keys(stack: str, root: Path = ROOT) -> list[str]:
     """The keys of Pulumi.<stack>.yaml (`kumomta:injectToken`) whose value is, or holds, a `secure:` value."""
-    values = _stack_document(root / f"Pulumi.{stack}.yaml").get("config") or {}
-    return [key for key, value in values.items() if _holds_secure(value)] if isinstance(values, dict) else []
+    return stackfile.read(root / f"Pulumi.{stack}.yaml").secure_keys
 
 
 def stack_encryption(stack: str, root: Path = ROOT) -> str | None:
     """The stack file's passphrase salt, or None when another secrets provider (or none) encrypts it."""
-    return _stack_document(root / f"Pulumi.{stack}.yaml").get("encryptionsalt")
-
-
-def _stack_document(path: Path) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except OSError as err:
-        raise StackFileError(f"{path.name}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise StackFileError(f"{path.name}: not valid YAML ({err})") from None
-    if not isinstance(document, dict):
-        raise StackFileError(f"{path.name}: not the mapping a stack file is")
-    return document
-
-
-def _is_secure(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
-
-
-def _holds_secure(value: Any) -> bool:
-    if _is_secure(value):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_secure(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_secure(v) for v in value)
-    return False
-
-
-def _without_secure(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_secure(v) for k, v in value.items() if not _is_secure(v)}
-    if isinstance(value, list):
-        return [_without_secure(v) for v in value if not _is_secure(v)]
-    return value
-
-
-def _decrypted(value: Any, decrypter: Decrypter) -> Any:
-    if _is_secure(value):
-        return decrypter.decrypt(value["secure"])
-    if isinstance(value, dict):
-        return {k: _decrypted(v, decrypter) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decrypted(v, decrypter) for v in value]
-    return value
+    return stackfile.read(root / f"Pulumi.{stack}.yaml").encryption_salt
 
 
 def engine_config(values: dict[str, Any]) -> dict[str, str]:
@@ -188,10 +143,34 @@ def run_program(stack: str, values: dict[str, Any], root: Path = ROOT) -> Run:
     def program() -> None:
         runpy.run_path(str(root / "__main__.py"), run_name="__main__")
 
-    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    try:
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    except BaseException:
+        _cancel_in_flight()
+        raise
     stack_resource = runtime_settings.get_root_resource()
     outputs = _sync_await(pulumi.Output.from_input(stack_resource.outputs).future(with_unknowns=True))
     return Run(stack, monitor.registrations, outputs or {}, _root(stack_resource))
+
+
+def _cancel_in_flight() -> None:
+    """A failed run leaves registrations in flight; cancel them, or they would land in the next run's mocks."""
+    loop = asyncio.get_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    _sync_await(asyncio.gather(*pending, return_exceptions=True))
+    # The SDK keeps these across set_mocks; the next run would wait on this one's outputs and see its error.
+    runtime_settings.SETTINGS.outputs.clear()
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    loop.set_exception_handler(_unreported_only)
+
+
+def _unreported_only(loop, context: dict) -> None:
+    """A failed run's futures still hold its error, which its caller reports in one line; asyncio would log
+    each again ("Future exception was never retrieved") when it collects them."""
+    if not isinstance(context.get("exception"), StackFileError | pulumi.RunError):
+        loop.default_exception_handler(context)
 
 
 def _root(stack_resource) -> Registration:
@@ -266,15 +245,96 @@ async def _deserialize(struct) -> dict[str, Any]:
     return rpc.deserialize_properties(struct)
 
 
+class PlaceholderError(StackFileError):
+    """The stack asks for more than a stand-in can give: a subnet with no free address for a host."""
+
+
+class Pool:
+    """Stand-in addresses, or networks of one size, from `blocks` in a fixed order of slots.
+
+    A name starts at the slot its digest picks and takes the first free slot from there: every slot is used
+    before the pool is full, and a name keeps its slot when others come and go (so a plan diff shows no address
+    change a cloud would not make). The engine registers resources from threads, in an order that varies from
+    run to run, so the names the stack will ask for are `promise`d their slots up front, in config order: which
+    of two names whose digests collide gets the slot never depends on timing. Slots overlapping `avoid` are
+    never given."""
+
+    def __init__(self, blocks: list[Network], prefix: int, reserved: tuple[int, int] = (0, 0), avoid=()):
+        self.prefix = prefix
+        self.spans = []  # (block, first unit, units)
+        for block in blocks:
+            units = 1 << (prefix - block.prefixlen)
+            self.spans.append((block, reserved[0], max(0, units - reserved[0] - reserved[1])))
+        self.size = sum(count for _, _, count in self.spans)
+        self.used: set[int] = set()
+        self.avoid = [net for net in avoid if blocks and net.version == blocks[0].version]
+        self.promised: dict[str, Network] = {}
+
+    def promise(self, name: str) -> bool:
+        """Set a slot aside for a name the stack will ask for; False when the pool is full."""
+        unit = self._probe(name)
+        if unit is not None:
+            self.promised[name] = unit
+        return unit is not None
+
+    def take(self, name: str) -> Network | None:
+        return self.promised.pop(name) if name in self.promised else self._probe(name)
+
+    def _probe(self, name: str) -> Network | None:
+        start = int(_digest(name), 16) % self.size if self.size else 0
+        for step in range(self.size):
+            if len(self.used) >= self.size:
+                break
+            slot = (start + step) % self.size
+            if slot in self.used:
+                continue
+            self.used.add(slot)  # an avoided slot too: it is never looked at again
+            unit = self._unit(slot)
+            if not any(unit.overlaps(net) for net in self.avoid):
+                return unit
+        return None
+
+    def mark(self, address: str) -> None:
+        """An address the program pinned: no one else gets it."""
+        ip = ipaddress.ip_address(address)
+        offset = 0
+        for block, first, count in self.spans:
+            if ip in block:
+                unit = (int(ip) - int(block.network_address)) >> (block.max_prefixlen - self.prefix)
+                if first <= unit < first + count:
+                    self.used.add(offset + unit - first)
+            offset += count
+
+    def _unit(self, slot: int) -> Network:
+        for block, first, count in self.spans:
+            if slot < count:
+                base = int(block.network_address) + ((first + slot) << (block.max_prefixlen - self.prefix))
+                return ipaddress.ip_network((base, self.prefix))
+            slot -= count
+        raise IndexError(slot)
+
+
 class PlaceholderCloud(pulumi.runtime.Mocks):
     """Answers for the values a cloud would compute: IDs, addresses, zones, image IDs."""
 
     def __init__(self, values: dict[str, Any]):
         self.region = values.get("aws:region", "us-east-1")
-        self.subnets: dict[str, str] = {}  # subnet id -> CIDR, to place private addresses
-        self.networks: dict[str, str] = {}  # hcloud network id -> IP range
+        self.hosts = {role: _labels(values, f"kumomta:{role}Hosts", [role]) for role in ("mta", "proxy")}
+        labels = self.hosts["mta"] + self.hosts["proxy"]
+        # Public stand-ins never equal an address the stack names (the PING8 app, monitoring, resolvers...).
+        avoid = _configured_networks(values)
+        self.public_v4 = [Pool([ipaddress.ip_network(b) for b in tier], 32, (1, 1), avoid) for tier in _PUBLIC_V4]
+        self.public_v6 = {p: Pool([ipaddress.ip_network(b)], p, avoid=avoid) for p, b in _PUBLIC_V6.items()}
+        # The names the program gives the resources that get addresses (components/aws.py, hcloud.py).
+        kind = "ipv4" if values.get("kumomta:cloud") == "hcloud" else "eip"
+        for label in labels:
+            for pool in self.public_v4:
+                if pool.promise(f"{label}-{kind}"):
+                    break
+            self.public_v6[64].promise(f"{label}-ipv6")
+        self.subnets: dict[str, tuple[str, Pool, Pool | None]] = {}  # AWS subnet id -> config key, v4 and v6 pools
+        self.networks: dict[str, list[tuple[str, Pool]]] = {}  # hcloud network id -> its subnets' key and pool
         self.primary_ips: dict[str, dict] = {}  # hcloud primary IP id -> its state
-        self.taken: set[str] = set()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
@@ -302,22 +362,22 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
 
     def _computed(self, args, resource_id: str, inputs: dict) -> dict:
         if args.typ == "aws:ec2/vpc:Vpc" and inputs.get("assignGeneratedIpv6CidrBlock"):
-            return {"ipv6CidrBlock": str(self._public(args.name, 6, prefix=56))}
+            return {"ipv6CidrBlock": str(self._public(args.name, 56))}
         if args.typ == "aws:ec2/subnet:Subnet":
-            self.subnets[resource_id] = inputs["cidrBlock"]
+            role = args.name.removesuffix("-subnet")
+            self.subnets[resource_id] = self._subnet(
+                f"kumomta:aws.{role}SubnetCidr", inputs["cidrBlock"], inputs.get("ipv6CidrBlock"), self.hosts.get(role)
+            )
             return {"availabilityZone": inputs.get("availabilityZone") or f"{self.region}a"}
         if args.typ == "aws:ec2/networkInterface:NetworkInterface":
-            out = {"privateIp": self._private(args.name, self.subnets.get(inputs.get("subnetId"), "10.0.0.0/24"))}
-            if inputs.get("ipv6AddressCount"):
-                out["ipv6Addresses"] = [str(self._public(args.name, 6))]
-            return out
+            return self._eni(args.name, inputs)
         if args.typ == "random:index/randomPassword:RandomPassword":
             # Stands for the generated secret: letters and digits, as the program asks for.
             return {"result": _digest(f"password/{args.name}")[: int(inputs["length"])]}
         if args.typ == "aws:kms/key:Key":
             return {"keyId": resource_id}
         if args.typ == "aws:ec2/eip:Eip":
-            return {"publicIp": str(self._public(args.name, 4)), "allocationId": f"eipalloc-{_digest(args.name)[:17]}"}
+            return {"publicIp": self._address(args.name), "allocationId": f"eipalloc-{_digest(args.name)[:17]}"}
         return {}
 
     def _tls_key(self, args, state: dict) -> tuple[str, dict]:
@@ -339,17 +399,20 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         kind = args.typ.split(":")[-1]
         resource_id = args.resource_id or str(_number(f"{args.typ}/{args.name}"))
         if kind == "Network":
-            self.networks[resource_id] = state["ipRange"]
+            self.networks[resource_id] = []
         elif kind == "NetworkSubnet":
             resource_id = f"{_id_text(state['networkId'])}-{state['ipRange']}"
+            key = f"kumomta:hcloud.{args.name.removesuffix('-subnet')}SubnetCidr"
+            pool = Pool([ipaddress.ip_network(state["ipRange"])], 32, HCLOUD_RESERVED)
+            self.networks.setdefault(_id_text(state["networkId"]), []).append((key, pool))
         elif kind == "ZoneRrset":
             resource_id = f"{state['name']}/{state['type']}"
         elif kind == "PrimaryIp":
             if state.get("type") == "ipv6":
-                network = self._public(args.name, 6, prefix=64)
+                network = self._public(args.name, 64)
                 state.update(ipNetwork=str(network), ipAddress=str(network.network_address))
             else:
-                state["ipAddress"] = str(self._public(args.name, 4))
+                state["ipAddress"] = self._address(args.name)
             self.primary_ips[resource_id] = state
         elif kind == "Server":
             state.update(self._hcloud_server(args.name, state), status="running")
@@ -363,20 +426,61 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         out: dict[str, Any] = {}
         if public.get("ipv4Enabled", True):
             linked = self.primary_ips.get(_id_text(public.get("ipv4")))
-            out["ipv4Address"] = linked["ipAddress"] if linked else str(self._public(f"{name}/ipv4", 4))
+            out["ipv4Address"] = linked["ipAddress"] if linked else self._address(f"{name}/ipv4")
         if public.get("ipv6Enabled", True):
             linked = self.primary_ips.get(_id_text(public.get("ipv6")))
-            network = (
-                ipaddress.ip_network(linked["ipNetwork"]) if linked else self._public(f"{name}/ipv6", 6, prefix=64)
-            )
+            network = ipaddress.ip_network(linked["ipNetwork"]) if linked else self._public(f"{name}/ipv6", 64)
             out.update(ipv6Network=str(network), ipv6Address=str(network[1]))
         out["networks"] = []
         for attachment in state.get("networks") or []:
-            network_id, _, ip_range = (attachment.get("subnetId") or "").partition("-")
-            network_id = network_id or _id_text(attachment.get("networkId"))
-            ip = attachment.get("ip") or self._private(name, ip_range or self.networks.get(network_id, "10.0.0.0/24"))
-            out["networks"].append({**attachment, "networkId": int(network_id), "ip": ip})
+            network_id = _id_text(attachment.get("networkId")) or (attachment.get("subnetId") or "").partition("-")[0]
+            out["networks"].append(
+                {**attachment, "networkId": int(network_id), "ip": self._hcloud_private(name, network_id, attachment)}
+            )
         return out
+
+    def _hcloud_private(self, name: str, network_id: str, attachment: dict) -> str:
+        """The pinned address (kept from everyone else), or the first free one of the attachment's subnet."""
+        subnets = self.networks.get(network_id) or [("kumomta:hcloud.networkCidr", Pool([], 32))]
+        ip_range = (attachment.get("subnetId") or "").partition("-")[2]
+        if ip_range:
+            subnets = [(key, pool) for key, pool in subnets if str(pool.spans[0][0]) == ip_range] or subnets
+        if attachment.get("ip"):
+            for _, pool in subnets:
+                pool.mark(attachment["ip"])
+            return attachment["ip"]
+        key, pool = subnets[0]
+        return self._private(name, key, pool, "Hetzner keeps its first two addresses and the last")
+
+    def _eni(self, name: str, inputs: dict) -> dict:
+        key, v4, v6 = self.subnets.get(inputs.get("subnetId")) or self._existing_subnet(inputs.get("subnetId"))
+        reserved = "AWS keeps the first four addresses of every subnet and the last"
+        out: dict[str, Any] = {"privateIp": inputs.get("privateIp") or self._private(name, key, v4, reserved)}
+        if inputs.get("privateIp"):
+            v4.mark(inputs["privateIp"])
+        if inputs.get("ipv6AddressCount"):
+            out["ipv6Addresses"] = [
+                self._private(name, key, v6, reserved) if v6 else str(self._public(name, 128).network_address)
+            ]
+        return out
+
+    def _existing_subnet(self, subnet_id: Any) -> tuple[str, Pool, Pool | None]:
+        """`kumomta:aws.subnetId`: a subnet only AWS knows, which both roles share; EXISTING_SUBNET stands for it."""
+        if str(subnet_id) not in self.subnets:
+            hosts = self.hosts["mta"] + self.hosts["proxy"]
+            self.subnets[str(subnet_id)] = self._subnet("kumomta:aws.subnetId", EXISTING_SUBNET, None, hosts)
+        return self.subnets[str(subnet_id)]
+
+    @staticmethod
+    def _subnet(key: str, cidr: str, ipv6: str | None, labels: list[str] | None) -> tuple[str, Pool, Pool | None]:
+        """An AWS subnet's pools, with its hosts' network interfaces (`<label>-eni`) promised their addresses."""
+        pools = [Pool([ipaddress.ip_network(cidr)], 32, AWS_RESERVED)]
+        if ipv6:
+            pools.append(Pool([ipaddress.ip_network(ipv6)], 128, AWS_RESERVED))
+        for pool in pools:
+            for label in labels or []:
+                pool.promise(f"{label}-eni")
+        return key, pools[0], pools[1] if ipv6 else None
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "aws:ec2/getAmi:getAmi":
@@ -391,38 +495,82 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
             return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com"}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             # The real CIDR and zone are only known to AWS; the plan shows a stand-in.
-            return {"id": args.args.get("id"), "cidrBlock": "10.0.0.0/24", "availabilityZone": f"{self.region}a"}
+            return {"id": args.args.get("id"), "cidrBlock": EXISTING_SUBNET, "availabilityZone": f"{self.region}a"}
         if args.token == "hcloud:index/getZone:getZone":
             # An existing zone: only Hetzner knows its ID, the plan shows a stand-in.
             name = args.args.get("name")
             return {"id": args.args.get("id") or _number(f"zone/{name}"), "name": name, "mode": "primary", "ttl": 3600}
         return dict(args.args)
 
-    def _public(self, name: str, version: int, prefix: int | None = None):
-        """A stable documentation address (or network) for `name`, distinct from the others of this run."""
-        for attempt in range(10_000):
-            seed = int(_digest(f"{name}/{attempt}"), 16)
-            if version == 4:
-                pool = _PUBLIC_V4[seed % len(_PUBLIC_V4)]
-                candidate = pool[1 + seed % (pool.num_addresses - 2)]
-            elif prefix is not None:
-                candidate = ipaddress.ip_network((int(_PUBLIC_V6.network_address) + ((seed % 65536) << 72), prefix))
-            else:
-                candidate = _PUBLIC_V6[seed % (1 << 64)]
-            if str(candidate) not in self.taken:
-                self.taken.add(str(candidate))
-                return candidate
-        raise RuntimeError("placeholder address pool exhausted")
+    def _address(self, name: str) -> str:
+        """A public IPv4 stand-in: from the documentation ranges while they last, then the benchmarking range."""
+        for pool in self.public_v4:
+            unit = pool.take(name)
+            if unit is not None:
+                return str(unit.network_address)
+        raise PlaceholderError(f"{name}: more public IPv4 stand-ins than the plan has ({_size(self.public_v4):,})")
 
-    def _private(self, name: str, cidr: str) -> str:
-        subnet = ipaddress.ip_network(cidr)
-        usable = subnet.num_addresses - 5  # AWS keeps the first four and the last address
-        for attempt in range(usable):
-            candidate = str(subnet[4 + (int(_digest(f"{name}/{attempt}"), 16) % usable)])
-            if candidate not in self.taken:
-                self.taken.add(candidate)
-                return candidate
-        raise RuntimeError(f"placeholder subnet {cidr} is full")
+    def _public(self, name: str, prefix: int) -> Network:
+        """A public IPv6 stand-in of this size: a /56 for a VPC, a /64 for a server, or one address."""
+        unit = self.public_v6[prefix].take(name)
+        if unit is None:
+            raise PlaceholderError(f"{name}: more public IPv6 /{prefix} stand-ins than the plan has")
+        return unit
+
+    def _private(self, name: str, key: str, pool: Pool, reserved: str) -> str:
+        unit = pool.take(name)
+        if unit is None:
+            subnet = pool.spans[0][0] if pool.spans else "the network"
+            raise PlaceholderError(
+                f"{key}: {subnet} has no address left for {name}: it holds {pool.size} hosts ({reserved})"
+            )
+        return str(unit.network_address)
+
+
+def _configured_networks(values: dict[str, Any]) -> list[Network]:
+    """What the stack names as outside addresses (the lab puts its PING8 app, monitoring and admin actors at
+    their first address): a narrow network whole, a wide one's first two addresses, so stand-ins stay apart."""
+    found = []
+    for key in (
+        "ping8Cidrs",
+        "trustedCidrs",
+        "monitoringCidrs",
+        "adminCidrs",
+        "deployCidrs",
+        "resolverCidrs",
+        "ntpCidrs",
+    ):
+        entries = values.get(f"kumomta:{key}")
+        if isinstance(entries, str):
+            try:
+                entries = json.loads(entries)
+            except ValueError:
+                continue
+        for entry in entries if isinstance(entries, list) else []:
+            try:
+                net = ipaddress.ip_network(str(entry).strip(), strict=False)
+            except ValueError:
+                continue
+            if net.num_addresses <= 256:
+                found.append(net)
+            else:
+                found += [ipaddress.ip_network(net.network_address + i) for i in (0, 1)]
+    return found
+
+
+def _labels(values: dict[str, Any], key: str, default: list[str]) -> list[str]:
+    """Host labels from config as written (a list, or the JSON text `pulumi config set` writes)."""
+    labels = values.get(key, default)
+    if isinstance(labels, str):
+        try:
+            labels = json.loads(labels)
+        except ValueError:
+            return []
+    return [str(label) for label in labels] if isinstance(labels, list) else []
+
+
+def _size(pools: list[Pool]) -> int:
+    return sum(pool.size for pool in pools)
 
 
 def _fixed_checkint(pem: bytes) -> str:

@@ -33,7 +33,15 @@ def passphrase_from_env(env: dict[str, str] | None = None) -> str | None:
     if "PULUMI_CONFIG_PASSPHRASE" in env:
         return env["PULUMI_CONFIG_PASSPHRASE"]
     if env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
-        return Path(env["PULUMI_CONFIG_PASSPHRASE_FILE"]).read_text().strip()
+        name = env["PULUMI_CONFIG_PASSPHRASE_FILE"]
+        try:
+            return Path(name).read_text().strip()
+        except OSError as err:
+            raise PassphraseError(
+                f"PULUMI_CONFIG_PASSPHRASE_FILE={name} cannot be read ({err.strerror or err})"
+            ) from None
+        except UnicodeDecodeError:
+            raise PassphraseError(f"PULUMI_CONFIG_PASSPHRASE_FILE={name} is not UTF-8 text") from None
     return None
 
 
@@ -59,7 +67,7 @@ class Decrypter:
             raise PassphraseError(f"secure value: unknown version {version!r}")
         try:
             return self._aead.decrypt(_b64(nonce, "nonce"), _b64(ciphertext, "ciphertext"), None).decode()
-        except (InvalidTag, ValueError) as err:
+        except (InvalidTag, ValueError) as err:  # ValueError: a nonce of the wrong size; UnicodeDecodeError too
             raise PassphraseError("secure value does not decrypt with this passphrase") from err
 
 

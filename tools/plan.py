@@ -13,8 +13,12 @@ read), 3 a protected resource (sending IP, spool volume, DNS zone) would be repl
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
+
+import pulumi
 
 from components.matrix import ROLE_TITLES, Role
 from components.settings import ConfigError
@@ -33,6 +37,9 @@ from tools.mockrun import (
 )
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_PROTECTED = 0, 1, 2, 3
+# Stack names as the Pulumi CLI takes them (pulumi/pulumi sdk/go/common/tokens/stack_name.go, ParseStackName).
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+STACK_NAME_RULE = "a stack name is 1 to 100 letters, digits, hyphens, underscores or periods"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,15 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot", type=Path, metavar="FILE", help=argparse.SUPPRESS)  # the base run's output
     args = parser.parse_args(argv)
 
+    if not STACK_NAME.fullmatch(args.stack):
+        print(f"--stack {args.stack!r}: {STACK_NAME_RULE}", file=sys.stderr)
+        return EXIT_CONFIG
     stack_file = f"Pulumi.{args.stack}.yaml"
     try:
         values = stack_config(args.stack)
         settings = settings_of(values)
-    except (StackFileError, ConfigError) as err:
+        run = run_program(args.stack, values)
+    except (StackFileError, ConfigError, pulumi.RunError) as err:
+        # RunError: what the program itself refuses (`aws:region`), one line per key as the engine would show it.
         for line in str(err).splitlines():
             print(line if line.startswith(stack_file) else f"{stack_file}: {line}", file=sys.stderr)
         return EXIT_CONFIG
-    run = run_program(args.stack, values)
     if args.snapshot:
         args.snapshot.write_text(json.dumps({"format": diffs.FORMAT, "resources": diffs.records(run, bases.salt())}))
         return EXIT_OK
@@ -88,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         document["violations"] = [vars(v) for v in violations]
         document["diff"] = {**diffs.as_json(diff), "notes": notes} if diff else {"base": base.label, "notes": notes}
         document["exitCode"] = status
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        try:
+            args.json.write_text(json.dumps(document, indent=2) + "\n")
+        except OSError as err:
+            print(f"--json {args.json}: cannot be written ({err.strerror or err})", file=sys.stderr)
+            return EXIT_CONFIG
     return status
 
 
@@ -133,4 +148,8 @@ def plan_document(run: Run, cloud: str, matrix: dict[Role, list[effective.Line]]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `make plan | head`: the reader left; say nothing more (Python docs, "Note on SIGPIPE")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_OK)
