@@ -247,6 +247,31 @@ def test_a_bom_and_the_old_key_form_read_as_the_cli_reads_them(stack_file):
     assert stack_config(stack) == stack_config("prod")
 
 
+@pytest.mark.parametrize(
+    ("document", "why"),
+    [
+        ("[1]", "no `resources` list"),
+        ('{"resources": {"inputs": 1}}', "no `resources` list"),
+        ('{"format": "kumomta-plan/1", "resources": []}', "format 'kumomta-plan/1', this tool reads 'kumomta-plan/2'"),
+        ('{"format": "kumomta-plan/2", "resources": ["inputs"]}', "resources[0] is not an object"),
+        ('{"format": "kumomta-plan/2", "resources": [{"inputs": {}}]}', "resources[0].urn is missing or not a str"),
+        ("\u00ff", "Expecting value: line 1 column 1 (char 0)"),
+    ],
+)
+def test_a_base_that_is_not_a_saved_plan_is_one_line(capsys, tmp_path, document, why):
+    saved = tmp_path / "base.json"
+    saved.write_text(document)
+    code = plan_tool.main(["--stack", "prod", "--base", str(saved)])
+    out = capsys.readouterr()
+    assert (code, out.err) == (2, f"BASE={saved}: not a plan written by `make plan PLAN_ARGS=--json` ({why})\n")
+
+
+def test_a_json_file_that_cannot_be_written_is_one_line(capsys, tmp_path):
+    target = tmp_path / "no-such-directory" / "plan.json"
+    code = plan_tool.main(["--stack", "prod", "--base", "none", "--json", str(target)])
+    assert (code, capsys.readouterr().err) == (2, f"--json {target}: cannot be written (No such file or directory)\n")
+
+
 @pytest.fixture
 def cli_stack(stack_file, monkeypatch):
     """The file the real CLI wrote (tests/data/pulumi-cli), as a stack of this project, with a variant."""

@@ -62,17 +62,52 @@ def load(base: str | None, stack: str, root: Path = ROOT) -> Base:
 
 def _saved(path: Path, stack: str) -> Base:
     try:
-        document = json.loads(path.read_text())
-        records = document["resources"]
-        if not all("inputs" in r for r in records):
-            raise KeyError("inputs")
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError) as err:  # ValueError: not UTF-8, not JSON
         raise BaseError(f"BASE={path}: not a plan written by `make plan PLAN_ARGS=--json` ({err})") from None
-    base = Base(f"the saved plan {path}", records)
+    problem = _not_a_plan(document)
+    if problem:
+        raise BaseError(f"BASE={path}: not a plan written by `make plan PLAN_ARGS=--json` ({problem})")
+    base = Base(f"the saved plan {path}", document["resources"])
     if document.get("stack") != stack:
         base.notes.append(f"{path} is a plan of stack {document.get('stack')!r}, not {stack!r}")
     base.notes.append("a saved plan holds no secret values: changes to secrets are not shown")
     return base
+
+
+# The fields of a saved resource (tools/diff.py, records) that the comparison reads, and their JSON types.
+_RECORD_FIELDS = {
+    "urn": str,
+    "type": str,
+    "name": str,
+    "parent": str,
+    "custom": bool,
+    "protect": bool,
+    "retainOnDelete": bool,
+    "deleteBeforeReplace": bool,
+    "ignoreChanges": list,
+    "aliases": list,
+    "propertyDependencies": dict,
+    "inputs": dict,
+    "computed": list,
+}
+
+
+def _not_a_plan(document) -> str | None:
+    """Why a JSON document is not a saved plan this tool can compare with, or None."""
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        return "no `resources` list"
+    if document.get("format") != FORMAT:
+        return f"format {document.get('format')!r}, this tool reads {FORMAT!r}"
+    for index, record in enumerate(document["resources"]):
+        if not isinstance(record, dict):
+            return f"resources[{index}] is not an object"
+        for key, kind in _RECORD_FIELDS.items():
+            if not isinstance(record.get(key), kind):
+                return f"resources[{index}].{key} is missing or not a {kind.__name__}"
+        if not all(isinstance(alias, dict) for alias in record["aliases"]):
+            return f"resources[{index}].aliases holds something that is not an object"
+    return None
 
 
 def _merge_base(root: Path) -> tuple[str | None, str]:

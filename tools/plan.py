@@ -12,6 +12,7 @@ read), 3 a protected resource (sending IP, spool volume, DNS zone) would be repl
 """
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -147,9 +148,19 @@ def plan_document(run: Run, cloud: str, matrix: dict[Role, list[effective.Line]]
     }
 
 
+def _close_event_loop() -> None:
+    """Close the mock engine's event loop while its sockets still exist; left to the interpreter's exit, it is
+    sometimes collected after them and prints "Exception ignored in ... BaseEventLoop.__del__"."""
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
+
+
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        status = main()
+        _close_event_loop()
+        sys.exit(status)
     except BrokenPipeError:  # `make plan | head`: the reader left; say nothing more (Python docs, "Note on SIGPIPE")
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_OK)
