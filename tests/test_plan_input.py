@@ -11,6 +11,7 @@ mapping. The plan refuses each, since it can't read them the way the deployment 
 
 import errno
 import ipaddress
+import json
 import os
 import subprocess
 import uuid
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.stacks import plan
 from tools import plan as plan_tool
@@ -78,6 +81,9 @@ BROKEN = [
     ("secure: a number", "config:\n  kumomta:injectToken:\n    secure: 5\n", ":2:3: kumomta:injectToken: secure: holds a number, not the ciphertext `pulumi config set --secret` writes"),
     ("secure: in a list", "config:\n  kumomta:x: [{secure: null}]\n", ":2:3: kumomta:x[0]: secure: holds null, not the ciphertext `pulumi config set --secret` writes"),
     ("secure: not v1", "encryptionsalt: v1:EYlyy2KUkDw=:v1:D2p1+5W65t8EC68a:29maAWYzyMwr1KFofIJ47Q8jKfRtLA==\nconfig:\n  kumomta:injectToken:\n    secure: AAABADcD\n", ":3:3: kumomta:injectToken: secure: is not the v1:<nonce>:<ciphertext> that the passphrase secrets provider writes"),
+    ("!!int on text", "config:\n  kumomta:proxyMetricsPort: !!int 9101a\n", ":2:29: kumomta:proxyMetricsPort: 9101a is not a number, as its tag !!int says"),
+    ("!!bool on text", "config:\n  kumomta:ipv6: !!bool maybe\n", ":2:17: kumomta:ipv6: maybe is not a boolean, as its tag !!bool says"),
+    ("!!float nan", "config:\n  kumomta:proxyMetricsPort: !!float nan\n", ":2:29: kumomta:proxyMetricsPort: nan is not a number JSON can hold"),
     ("encryptionsalt: a number", "encryptionsalt: 5\nconfig:\n  kumomta:cloud: aws\n", ": encryptionsalt: is a number, not text"),
 ]
 # fmt: on
@@ -312,6 +318,95 @@ def test_passphrase_problems_are_one_line_each(cli_stack, capsys, monkeypatch, t
 
     salt = cli_stack(lambda t: t.replace("encryptionsalt: v1:EYlyy2KUkDw=:", "encryptionsalt: v1:EYlyy2KUkDw:"))
     assert planned(salt, capsys) == (2, "", f"Pulumi.{salt}.yaml: encryptionsalt: not base64\n")
+
+
+# Stack files for Hypothesis: good lines, some with a piece of trouble put in somewhere.
+GOOD_LINES = [
+    *("  kumomta:cloud: aws\n", "  kumomta:mtaHosts: [mta, proxy]\n", "  aws:region: eu-central-1\n"),
+    *("  kumomta:aws:\n    vpcCidr: 10.0.0.0/16\n", "  kumomta:ipv6: true\n", "  kumomta:proxyMetricsPort: 9101\n"),
+    *(
+        "  kumomta:injectToken:\n    secure: v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA==\n",
+        "  kumomta:dns: {a: &x [1], b: *x}\n",
+    ),
+]
+TROUBLE = [
+    *(
+        "config:",
+        "\n",
+        "  ",
+        "\t",
+        "kumomta:",
+        ": ",
+        "- ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ", ",
+        "'",
+        '"',
+        "&a ",
+        "*a",
+        "<<: ",
+        "? ",
+    ),
+    *(
+        "!!binary ",
+        "!!python/name:os.system ",
+        "!!set ",
+        "!!int ",
+        "!local ",
+        "2024-01-01",
+        "yes",
+        "0o17",
+        "1:30",
+        ".nan",
+    ),
+    *(
+        "1e3",
+        "08",
+        "~",
+        "null",
+        "true",
+        "1",
+        "secure: ",
+        "#",
+        "---\n",
+        "\0",
+        "\ufeff",
+        "kumomta:config:",
+        "é",
+        "\udcff",
+    ),
+]
+LINE = st.one_of(
+    st.sampled_from(GOOD_LINES),
+    st.tuples(
+        st.sampled_from(GOOD_LINES), st.integers(0, 60), st.one_of(st.sampled_from(TROUBLE), st.text(max_size=3))
+    ).map(lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]),
+)
+HEADS = [
+    "config:\n",
+    "encryptionsalt: v1:EYlyy2KUkDw=:v1:D2p1+5W65t8EC68a:29maAWYzyMwr1KFofIJ47Q8jKfRtLA==\nconfig:\n",
+    "",
+]
+STACK_FILES = st.builds(lambda head, lines: head + "".join(lines), st.sampled_from(HEADS), st.lists(LINE, max_size=8))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(STACK_FILES)
+def test_any_text_is_read_or_refused_in_lines_never_a_traceback(tmp_path, text):
+    path = tmp_path / "Pulumi.fuzz.yaml"
+    path.write_text(text, errors="surrogatepass")
+    try:
+        stack = stackfile.read(path)
+    except stackfile.StackFileError as err:
+        assert all(line.startswith("Pulumi.fuzz.yaml") for line in str(err).splitlines()), err
+        assert str(err)
+        return
+    # What is read is what the engine can hand a program as JSON, under keys something reads.
+    assert json.dumps(stack.config, allow_nan=False)
+    assert all(key.split(":")[0] in stackfile.NAMESPACES and key.count(":") == 1 for key in stack.config)
 
 
 # -- The stand-ins for what the cloud computes -------------------------------------------------------------------

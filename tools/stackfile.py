@@ -23,6 +23,7 @@ resolve.go reads only true/false as booleans and reads numbers with Go's strconv
 
 import base64
 import binascii
+import math
 import os
 import re
 import stat
@@ -68,7 +69,7 @@ _V3_NUMBER = re.compile(
     r"[-+]?(0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|[0-9]+)"
     r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
 )
-_NOT_FINITE = {".inf", "+.inf", "-.inf", ".nan"}
+_UNBUILT = object()
 
 
 class StackFileError(Exception):
@@ -99,7 +100,7 @@ def read(path: Path) -> StackFile:
         node = loader.get_single_node()
         if node is None:
             raise problems.fatal("is empty; a stack file holds a `config:` mapping (see Pulumi.prod.yaml)")
-        _Walk(problems).document(node)
+        _Walk(problems, loader).document(node)
         problems.raise_any()
         document = loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
@@ -219,8 +220,9 @@ class _Walk:
     """Checks the composed YAML before anything is constructed from it: tags, keys, and scalars that
     YAML 1.1 and the CLI's YAML 1.2 read differently. Aliases are followed, with a budget."""
 
-    def __init__(self, problems: _Problems):
+    def __init__(self, problems: _Problems, loader):
         self.problems = problems
+        self.loader = loader
         self.values = 0
 
     def document(self, node: Node) -> None:
@@ -277,13 +279,16 @@ class _Walk:
 
     def scalar(self, node: ScalarNode, path: str) -> None:
         tag, text, plain = node.tag, node.value, not node.style
+        value = None
         if tag == _T + "timestamp":
             self.problems.at(node, f"{path}: {text} is a date to YAML, and no setting takes one; quote it")
         elif tag == _T + "value":  # a plain `=`, YAML 1.1's "default value" key
             self.problems.at(node, f"{path}: {text} is not a value on its own in YAML 1.1; quote it")
         elif tag not in _SCALAR_TAGS:
             self.problems.at(node, f"{path}: {_tag(tag)} {_NOT_A_VALUE}")
-        elif tag == _T + "float" and text.lower() in _NOT_FINITE:
+        elif tag != _T + "str" and (value := self.built(node)) is _UNBUILT:
+            self.problems.at(node, f"{path}: {text} is not {_KINDS[tag]}, as its tag {_tag(tag)} says")
+        elif isinstance(value, float) and not math.isfinite(value):
             self.problems.at(node, f"{path}: {text} is not a number JSON can hold")
         elif plain and tag == _T + "bool" and text not in _V3_BOOLEANS:
             self.problems.at(
@@ -301,6 +306,13 @@ class _Walk:
                 f"{path}: {text} is text in YAML 1.1 but a number to the CLI (YAML 1.2); quote it, or write "
                 "the number in decimal",
             )
+
+    def built(self, node: ScalarNode) -> Any:
+        """The value YAML builds, or _UNBUILT: an explicit tag on text that isn't one (`!!int abc`, `!!bool maybe`)."""
+        try:
+            return self.loader.construct_object(node)
+        except (yaml.YAMLError, ValueError, KeyError, TypeError):
+            return _UNBUILT
 
 
 _NOT_A_VALUE = "is not a value stack config holds (text, numbers, booleans, null, lists and mappings)"
