@@ -169,7 +169,7 @@ def test_file_problems(stack_file, capsys):
     assert planned(fifo, capsys) == (
         2,
         "",
-        f"Pulumi.{fifo}.yaml: is not a regular file, not a stack file (YAML text)\n",
+        f"Pulumi.{fifo}.yaml: is a FIFO, not a stack file (YAML text)\n",
     )
 
     loop = stack_file(b"")
@@ -522,7 +522,11 @@ def test_the_pools_are_total_and_keep_a_name_in_its_place():
     for i in range(1, 7):
         crowded.take(f"proxy{i}")
     assert crowded.take("proxy7") == alone
-    assert str(alone.network_address) not in ("10.0.0.0", "10.0.0.1", "10.0.0.255")  # Hetzner's network and gateway
+    # Hetzner: "the first IP of the subnet's IP range" is its gateway (Cloud API reference, Networks, `gateway`;
+    # docs.hetzner.com networking/networks/technical-concepts/architecture: 10.0.0.1 the gateway of 10.0.0.0/24).
+    full = Pool([ipaddress.ip_network("10.0.0.0/29")], 32, HCLOUD_RESERVED)
+    assert sorted(str(full.take(f"host{i}").network_address) for i in range(5)) == [f"10.0.0.{i}" for i in range(2, 7)]
+    assert full.take("one too many") is None
 
 
 def test_two_plans_of_the_same_big_config_are_identical(stack_file):

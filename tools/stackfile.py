@@ -166,7 +166,8 @@ def _text(path: Path) -> str:
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+        kind = next((name for test, name in kinds if test(mode)), "a device")
         raise problems.fatal(f"is {kind}, not a stack file (YAML text)")
     with os.fdopen(descriptor, "rb") as handle:
         try:
