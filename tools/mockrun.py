@@ -168,7 +168,7 @@ def engine_config(values: dict[str, Any]) -> dict[str, str]:
 
 def settings_of(values: dict[str, Any]) -> Settings:
     """The program's settings for stack-file values, passed through the engine's encoding as `load()` sees them."""
-    return parse(decode(engine_config(values)))
+    return parse(decode(engine_config(values)), region=values.get("aws:region"))
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None, root: Path = ROOT) -> Run:

@@ -47,7 +47,9 @@ def proxy_policy(fqdn: str, settings: Settings) -> str:
         # `[::]` also takes IPv4 on Linux; bind it only when a monitoring network is IPv6.
         any_address = "[::]" if any(c.version == 6 for c in settings.monitoring_cidrs) else "0.0.0.0"
         listen = _lua(f"{any_address}:{settings.proxy_metrics_port}")
-        listener = f"\n  proxy.start_http_listener {{\n    listen = {listen},\n  }}"
+        # No trusted hosts, not even loopback: whatever reaches 5000 can ask SOCKS5 for 127.0.0.1:<metrics>, and a
+        # trusted peer gets the admin API (KumoMTA's default ACL, assets/acls/default.toml).
+        listener = f"\n  proxy.start_http_listener {{\n    listen = {listen},\n    trusted_hosts = {{}},\n  }}"
         acl = template("proxy-metrics.lua", acl=metrics_acl(settings.monitoring_cidrs))
     return template(
         "proxy.lua",
