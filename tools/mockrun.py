@@ -8,9 +8,12 @@ drawn deterministically from documentation ranges, so two plans of the same code
 """
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import json
+import math
+import random
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 
 import pulumi
 import yaml
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import rpc
@@ -321,18 +324,26 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         return {}
 
     def _tls_key(self, args, state: dict) -> tuple[str, dict]:
-        """A real key pair, derived from the resource name so the plan is the same every run (ED25519 only)."""
-        if state.get("algorithm") != "ED25519":
+        """A real key pair, derived from the resource name so the plan is the same every run."""
+        seed = f"tls/{args.name}"
+        if state.get("algorithm") == "ED25519":
+            key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed.encode()).digest())
+            private = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+        elif state.get("algorithm") == "RSA":
+            key = _rsa_key(seed, int(state.get("rsaBits", 2048)))
+            # pulumi-tls gives RSA keys as PKCS#1 ("RSA PRIVATE KEY"), and PKCS#8 in privateKeyPemPkcs8.
+            private = key.private_bytes(Encoding.PEM, PrivateFormat.TraditionalOpenSSL, NoEncryption()).decode()
+        else:
             raise NotImplementedError(f"placeholder {state.get('algorithm')} keys")
-        key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"tls/{args.name}".encode()).digest())
         public = key.public_key()
         state.update(
             privateKeyOpenssh=_fixed_checkint(key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())),
-            privateKeyPem=key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+            privateKeyPem=private,
+            privateKeyPemPkcs8=key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
             publicKeyOpenssh=public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + "\n",
             publicKeyPem=public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode(),
         )
-        return args.resource_id or _digest(f"tls/{args.name}")[:40], state
+        return args.resource_id or _digest(seed)[:40], state
 
     def _hcloud(self, args, state: dict) -> tuple[str, dict]:
         """Hetzner IDs are integers (subnets and RRSets have composite ones); addresses follow the links."""
@@ -423,6 +434,51 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
                 self.taken.add(candidate)
                 return candidate
         raise RuntimeError(f"placeholder subnet {cidr} is full")
+
+
+@functools.cache
+def _rsa_key(seed: str, bits: int) -> rsa.RSAPrivateKey:
+    """An RSA key from primes found by a PRNG seeded with `seed`: the same key every run (cryptography only
+    generates from the system's randomness). Miller-Rabin with 40 rounds, as FIPS 186-5 C.3.1 allows."""
+    rng = random.Random(seed)
+
+    def prime() -> int:
+        while True:
+            candidate = rng.getrandbits(bits // 2) | (3 << (bits // 2 - 2)) | 1
+            if all(candidate % p for p in _SMALL_PRIMES) and _probably_prime(candidate, rng):
+                return candidate
+
+    e = 65537
+    while True:
+        p, q = prime(), prime()
+        phi = (p - 1) * (q - 1)
+        if p != q and math.gcd(e, phi) == 1:
+            break
+    d = pow(e, -1, phi)
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, p * q)
+    )
+    return numbers.private_key()
+
+
+_SMALL_PRIMES = [n for n in range(3, 2000, 2) if all(n % k for k in range(3, int(n**0.5) + 1, 2))]
+
+
+def _probably_prime(n: int, rng: random.Random, rounds: int = 40) -> bool:
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for _ in range(rounds):
+        x = pow(rng.randrange(2, n - 1), d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
 
 
 def _fixed_checkint(pem: bytes) -> str:
