@@ -141,12 +141,12 @@ def test_the_private_key_is_only_ever_a_secret(stack):
 
 def test_aws_keeps_each_key_in_a_secure_string_the_bundle_only_names():
     result = run()
-    parameter = result.by_name("dkim-yourdomain.com-kumomta")
-    assert parameter.inputs["name"] == "/kumomta/prod/mta/secrets/dkim/yourdomain.com/kumomta"
+    parameter = result.by_name("dkim-yourdomain.com-s202611")
+    assert parameter.inputs["name"] == "/kumomta/prod/mta/secrets/dkim/yourdomain.com/s202611"
     assert parameter.inputs["type"] == "SecureString"
     assert parameter.inputs["keyId"] == result.by_name("secrets-key").state["arn"]
     bundle = _bundle(result, "mta")
-    (entry,) = [f for f in bundle["files"] if f["path"] == "/opt/kumomta/etc/dkim/yourdomain.com/kumomta.key"]
+    (entry,) = [f for f in bundle["files"] if f["path"] == "/opt/kumomta/etc/dkim/yourdomain.com/s202611.key"]
     assert entry["parameter"] == parameter.inputs["name"] and "content" not in entry
     assert (entry["mode"], entry["owner"], entry["group"]) == ("0600", "kumod", "kumod")
     assert "/opt/kumomta/etc/dkim/" in bundle["owns"]  # a retired key is removed from the host
@@ -157,7 +157,7 @@ def test_hetzner_pushes_the_key_inside_the_secret_bundle():
     stdin = result.by_name("mta-sync").inputs["stdin"]
     assert SECRET in stdin
     files = {f["path"]: f for f in json.loads(stdin["value"])["files"]}
-    key = files["/opt/kumomta/etc/dkim/yourdomain.com/kumomta.key"]
+    key = files["/opt/kumomta/etc/dkim/yourdomain.com/s202611.key"]
     assert key["content"].startswith("-----BEGIN RSA PRIVATE KEY-----") and key["mode"] == "0600"
 
 
@@ -204,8 +204,8 @@ def test_kumod_signs_every_injected_message_and_counts_what_it_cannot_sign(tmp_p
 
 def test_the_dkim_records_are_stack_outputs():
     outputs = run().outputs["dkim"]
-    assert list(outputs) == ["kumomta._domainkey.yourdomain.com"]
-    assert outputs["kumomta._domainkey.yourdomain.com"].startswith("v=DKIM1; k=rsa; p=MII")
+    assert list(outputs) == ["s202611._domainkey.yourdomain.com"]
+    assert outputs["s202611._domainkey.yourdomain.com"].startswith("v=DKIM1; k=rsa; p=MII")
 
 
 def test_signing_domains_must_be_in_the_hetzner_zone():
