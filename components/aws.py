@@ -279,7 +279,8 @@ class AwsSite(pulumi.ComponentResource):
         instance_type = conf.mta_instance_type if role == Role.MTA else conf.proxy_instance_type
         under_host = pulumi.ResourceOptions(parent=host)
         # The day-2 channel: `up` writes the bundle here, kumomta-sync on the host polls it.
-        parameter_name = f"{_role_path(role)}/{name}/bundle"
+        # Named after the host's first label: a renamed host's agent keeps polling the name it booted with.
+        parameter_name = f"{_role_path(role)}/{self.settings.first_label(name)}/bundle"
         published = aws.ssm.Parameter(
             f"{name}-bundle",
             name=parameter_name,

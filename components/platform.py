@@ -35,7 +35,7 @@ def build(settings: Settings, token: pulumi.Output[str]) -> tuple[dict[str, MtaH
     proxies: list[pulumi.Output[ProxyTarget]] = []
     for label in settings.proxy_hosts:
         bundle = subnets[Role.MTA].apply(lambda cidr, label=label: proxy_bundle(settings, label, cidr))
-        proxy = ProxyHost(label, HostArgs(settings.fqdn(label), site, zone, bundle))
+        proxy = ProxyHost(label, HostArgs(settings.fqdn(label), site, zone, bundle), _renamed(settings, label))
         hosts[label] = proxy
         proxies.append(_target(settings, proxy))
     mail = SendingAuth(
@@ -48,7 +48,7 @@ def build(settings: Settings, token: pulumi.Output[str]) -> tuple[dict[str, MtaH
         bundle = pulumi.Output.all(subnets[Role.PROXY], bearer_map, mail.keys, *proxies).apply(
             lambda a, label=label: mta_bundle(settings, label, a[0], a[3:], a[1], a[2])
         )
-        hosts[label] = MtaHost(label, HostArgs(settings.fqdn(label), site, zone, bundle))
+        hosts[label] = MtaHost(label, HostArgs(settings.fqdn(label), site, zone, bundle), _renamed(settings, label))
     return hosts, mail
 
 
@@ -65,6 +65,13 @@ def outputs(hosts: dict[str, MtaHost | ProxyHost]) -> dict[str, dict[str, pulumi
         }
         for label, host in hosts.items()
     }
+
+
+def _renamed(settings: Settings, label: str) -> pulumi.ResourceOptions | None:
+    """A renamed host answers to its first name, and so do its parts named after it (`<label>-eip`): Pulumi
+    aliases a child whose name starts with its parent's by the parent's aliases, so nothing is replaced."""
+    first = settings.first_label(label)
+    return pulumi.ResourceOptions(aliases=[pulumi.Alias(name=first)]) if first != label else None
 
 
 def _target(settings: Settings, proxy: ProxyHost) -> pulumi.Output[ProxyTarget]:

@@ -447,6 +447,9 @@ class Settings(_Model):
     admin_cidrs: RestrictedList = []
     deploy_cidrs: RestrictedList = []
     """Hetzner: where `pulumi up` runs; it pushes each host's configuration over SSH from there."""
+    host_aliases: dict[str, Label] = {}
+    """Renamed hosts, new label -> the label the host was first deployed with: it keeps its sending IP, spool
+    and channel (Pulumi aliases; README, "Changing a running stack")."""
     package_egress: Flag = True
     ipv6: Flag = False
     dns: Annotated[Route53Dns | HcloudDns, Field(discriminator="provider")]
@@ -590,6 +593,23 @@ class Settings(_Model):
     @property
     def signing_domains(self) -> list[str]:
         return list(self.dkim.domains or [self.domain])
+
+    @field_validator("host_aliases")
+    @classmethod
+    def _renames_of_this_stack(cls, aliases: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        hosts = [*info.data.get("mta_hosts", []), *info.data.get("proxy_hosts", [])]
+        for new, old in aliases.items():
+            if new not in hosts:
+                raise ValueError(f"{new!r} is not a host of this stack; the keys are the hosts' labels now")
+            if old in hosts:
+                raise ValueError(f"{old!r} is still a host of this stack, so {new!r} cannot take over its resources")
+        if len(set(aliases.values())) != len(aliases):
+            raise ValueError("two hosts cannot both take over the same old host")
+        return aliases
+
+    def first_label(self, label: str) -> str:
+        """The label a host was first deployed with: names that running host already uses keep to it."""
+        return self.host_aliases.get(label, label)
 
     @field_validator("proxy_metrics_port")
     @classmethod

@@ -278,8 +278,12 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         self.networks: dict[str, str] = {}  # hcloud network id -> IP range
         self.primary_ips: dict[str, dict] = {}  # hcloud primary IP id -> its state
         self.taken: set[str] = set()
+        self.renamed: dict[str, str] = values.get("kumomta:hostAliases") or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        # A renamed host's parts are the same cloud resources as before (Pulumi aliases them): same IDs, same
+        # addresses, same auto-names. The stand-ins derive from names, so they derive from the first ones.
+        args.name = self._first_name(args.name)
         state = dict(args.inputs)
         if args.typ.startswith("hcloud:"):
             return self._hcloud(args, state)
@@ -292,6 +296,12 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         state.setdefault("arn", self._arn(args.typ, resource_id, state))
         state.update(self._computed(args, resource_id, state))
         return resource_id, state
+
+    def _first_name(self, name: str) -> str:
+        for label, first in self.renamed.items():
+            if name == label or name.startswith(f"{label}-"):
+                return first + name[len(label) :]
+        return name
 
     def _arn(self, typ: str, resource_id: str, state: dict) -> str:
         """ARNs in the shapes AWS gives them where a policy names them; a recognisable stand-in elsewhere."""
