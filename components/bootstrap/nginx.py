@@ -34,7 +34,7 @@ def site(
 
 
 def token_map_line(token: str) -> str:
-    """The one entry of the token map that Nginx includes; `kumomta-token` writes the same line.
+    """The one entry of the token map that Nginx includes, delivered to the MTAs as a secret.
 
     A regex, because Nginx compares plain map keys case-insensitively (ngx_http_map_module
     lowercases them), which would let the token through with its case changed. The scheme word is
