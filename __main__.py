@@ -12,5 +12,7 @@ except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
 token = inject_token(settings)
-pulumi.export("hosts", outputs(build(settings, token)))
+hosts, mail = build(settings, token)
+pulumi.export("hosts", outputs(hosts))
+pulumi.export("dkim", mail.public_keys)  # each DKIM record as the stack publishes it (or you must, publish: false)
 pulumi.export("injectToken", token)  # a secret output: `pulumi stack output --show-secrets injectToken`

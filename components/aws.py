@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import matrix
-from components.bootstrap import Bundle, Secret, SsmChannel, bearer_map, first_boot
+from components.bootstrap import Bundle, Secret, SsmChannel, first_boot
 from components.bootstrap.userdata import pack
 from components.hosts import Machine, ownership
 from components.matrix import Role
@@ -259,26 +259,28 @@ class AwsSite(pulumi.ComponentResource):
         session = aws.iam.get_session_context_output(arn=caller_arn, opts=pulumi.InvokeOptions(parent=self))
         return session.issuer_arn.apply(lambda arn: [arn])
 
-    def bearer_map(self, token: pulumi.Output[str]) -> pulumi.Output[Secret]:
-        """Nginx's bearer map as a SecureString under the secrets key; the MTAs' agent fetches it, user data never."""
+    def secret(self, name: str, content: pulumi.Output[str], description: str) -> pulumi.Output[Secret]:
+        """A secret file of the MTAs as a SecureString under the secrets key: their agent fetches it, user data
+        never holds it, and no other role can decrypt it."""
         parameter = aws.ssm.Parameter(
-            "bearer-map",
-            name=f"{_role_path(Role.MTA)}/secrets/bearer-map",
+            name.replace("/", "-"),
+            name=f"{_role_path(Role.MTA)}/secrets/{name}",
             type="SecureString",
             key_id=self.secrets_key.arn,
-            value=token.apply(lambda t: bearer_map(t, None).content),
-            description="Nginx bearer map of the KumoMTA injection token (the MTAs)",
-            tags=tags(Role.MTA, "bearer-map"),
+            value=pulumi.Output.secret(content),
+            description=description,
+            tags=tags(Role.MTA, name.replace("/", "-")),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return pulumi.Output.all(token, parameter.name).apply(lambda a: bearer_map(a[0], a[1]))
+        return pulumi.Output.all(content, parameter.name).apply(lambda a: Secret(a[0], a[1]))
 
     def machine(self, host, name: str, role: Role, fqdn: str, bundle: pulumi.Output[Bundle]) -> Machine:
         conf = self.settings.aws
         instance_type = conf.mta_instance_type if role == Role.MTA else conf.proxy_instance_type
         under_host = pulumi.ResourceOptions(parent=host)
         # The day-2 channel: `up` writes the bundle here, kumomta-sync on the host polls it.
-        parameter_name = f"{_role_path(role)}/{name}/bundle"
+        # Named after the host's first label: a renamed host's agent keeps polling the name it booted with.
+        parameter_name = f"{_role_path(role)}/{self.settings.first_label(name)}/bundle"
         published = aws.ssm.Parameter(
             f"{name}-bundle",
             name=parameter_name,

@@ -1,6 +1,8 @@
-"""Forward DNS records for the hosts.
+"""DNS records: the hosts' forward records, and the TXT records of sending authentication (DKIM, SPF, DMARC).
 
-The zone provider is independent of the cloud: Hetzner hosts may keep their names in Route53.
+The zone provider is independent of the cloud: Hetzner hosts may keep their names in Route53. A record
+the stack publishes never silently replaces one made elsewhere: Route53 refuses to create a record set
+that exists (`allowOverwrite` stays false) and Hetzner refuses a second RRSet of a name and type.
 """
 
 from typing import TYPE_CHECKING, Protocol
@@ -19,6 +21,15 @@ TTL = 300
 
 class DnsZone(Protocol):
     def records(self, host: pulumi.Resource, name: str, fqdn: str, machine: "Machine") -> list[pulumi.Resource]: ...
+
+    def txt(self, parent: pulumi.Resource, name: str, fqdn: str, text: pulumi.Input[str]) -> pulumi.Resource:
+        """One TXT record holding `text`, split into strings of at most 255 characters (RFC 1035 3.3.14)."""
+        ...
+
+
+def strings(text: str) -> list[str]:
+    """A TXT value as the character-strings DNS carries: at most 255 characters each (RFC 1035 section 3.3)."""
+    return [text[i : i + 255] for i in range(0, len(text), 255)] or [""]
 
 
 class Route53Zone:
@@ -42,6 +53,20 @@ class Route53Zone:
             for kind, address in addresses.items()
             if address is not None
         ]
+
+    def txt(self, parent: pulumi.Resource, name: str, fqdn: str, text: pulumi.Input[str]) -> pulumi.Resource:
+        # pulumi-aws route53.Record: a value longer than 255 characters is written as its strings joined by `""`
+        # ("first255characters\"\"morecharacters"); the provider quotes the whole.
+        return aws.route53.Record(
+            name,
+            zone_id=self.zone_id,
+            name=fqdn,
+            type="TXT",
+            ttl=TTL,
+            records=[pulumi.Output.from_input(text).apply(lambda t: '""'.join(strings(t)))],
+            allow_overwrite=False,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
 
 
 class HcloudZone:
@@ -81,6 +106,18 @@ class HcloudZone:
             for kind, address in addresses.items()
             if address is not None
         ]
+
+    def txt(self, parent: pulumi.Resource, name: str, fqdn: str, text: pulumi.Input[str]) -> pulumi.Resource:
+        # Hetzner DNS takes a TXT value as its quoted character-strings, as in a zone file (RFC 1035 5.1).
+        return hcloud.ZoneRrset(
+            name,
+            zone=self.zone,
+            name=_relative(fqdn, self.origin),
+            type="TXT",
+            ttl=TTL,
+            records=[{"value": pulumi.Output.from_input(text).apply(lambda t: " ".join(f'"{p}"' for p in strings(t)))}],
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
 
 
 def _relative(fqdn: str, origin: str) -> str:

@@ -16,7 +16,7 @@ import pulumi_hcloud as hcloud
 import pulumi_tls as tls
 
 from components import matrix
-from components.bootstrap import Bundle, Secret, SshChannel, bearer_map, first_boot
+from components.bootstrap import Bundle, Secret, SshChannel, first_boot
 from components.bootstrap.userdata import SYNC_COMMAND, SYNC_USER, pack
 from components.hosts import Machine, ownership
 from components.matrix import Role
@@ -93,9 +93,9 @@ class HcloudSite(pulumi.ComponentResource):
         self.deploy_key = tls.PrivateKey("deploy-key", algorithm="ED25519", opts=child)
         self.register_outputs({"networkId": self.network.network_id})
 
-    def bearer_map(self, token: pulumi.Output[str]) -> pulumi.Output[Secret]:
-        """Hetzner has no secret store a server reads with an identity: the map rides in the SSH push."""
-        return token.apply(lambda t: bearer_map(t, None))
+    def secret(self, name: str, content: pulumi.Output[str], description: str) -> pulumi.Output[Secret]:
+        """Hetzner has no secret store a server reads with an identity: the file rides in the SSH push."""
+        return pulumi.Output.secret(content).apply(lambda text: Secret(text, None))
 
     def machine(self, host, name: str, role: Role, fqdn: str, bundle: pulumi.Output[Bundle]) -> Machine:
         conf = self.settings.hcloud

@@ -57,8 +57,8 @@ class Site(Protocol):
 
     def spool(self, host: pulumi.Resource, name: str, machine: Machine) -> pulumi.Resource: ...
 
-    def bearer_map(self, token: pulumi.Output[str]) -> pulumi.Output[Secret]:
-        """Nginx's bearer map of the injection token, as a secret file the MTAs' channel carries."""
+    def secret(self, name: str, content: pulumi.Output[str], description: str) -> pulumi.Output[Secret]:
+        """A secret file of the MTAs (the bearer map, a DKIM key) as their day-2 channel carries it."""
         ...
 
 

@@ -7,10 +7,11 @@ import pulumi
 import pulumi_random as random
 
 from components.aws import AwsSite
-from components.bootstrap import ProxyTarget, mta_bundle, proxy_bundle
+from components.bootstrap import ProxyTarget, mta_bundle, nginx, proxy_bundle
 from components.dns import HcloudZone, Route53Zone
 from components.hcloud import HcloudSite
 from components.hosts import HostArgs, MtaHost, ProxyHost
+from components.mail import MailArgs, SendingAuth
 from components.matrix import Role
 from components.settings import Settings
 
@@ -24,8 +25,8 @@ def inject_token(settings: Settings) -> pulumi.Output[str]:
     return pulumi.Output.secret(random.RandomPassword("inject-token", length=48, special=False).result)
 
 
-def build(settings: Settings, token: pulumi.Output[str]) -> dict[str, MtaHost | ProxyHost]:
-    """Declare every resource of the stack; return the hosts by label."""
+def build(settings: Settings, token: pulumi.Output[str]) -> tuple[dict[str, MtaHost | ProxyHost], SendingAuth]:
+    """Declare every resource of the stack; return the hosts by label, and the sending authentication."""
     site = HcloudSite("hcloud", settings) if settings.cloud == "hcloud" else AwsSite("aws", settings)
     zone = HcloudZone(settings.dns) if settings.dns.provider == "hcloud" else Route53Zone(settings.dns)
     # Each role's firewall names the other role's subnet, not its hosts, so it does not change with the fleet.
@@ -34,16 +35,21 @@ def build(settings: Settings, token: pulumi.Output[str]) -> dict[str, MtaHost | 
     proxies: list[pulumi.Output[ProxyTarget]] = []
     for label in settings.proxy_hosts:
         bundle = subnets[Role.MTA].apply(lambda cidr, label=label: proxy_bundle(settings, label, cidr))
-        proxy = ProxyHost(label, HostArgs(settings.fqdn(label), site, zone, bundle))
+        proxy = ProxyHost(label, HostArgs(settings.fqdn(label), site, zone, bundle), _renamed(settings, label))
         hosts[label] = proxy
         proxies.append(_target(settings, proxy))
-    bearer_map = site.bearer_map(token)
+    mail = SendingAuth(
+        "sending", MailArgs(settings, site, zone, {label: hosts[label] for label in settings.proxy_hosts})
+    )
+    bearer_map = site.secret(
+        "bearer-map", token.apply(nginx.token_map_line), "Nginx bearer map of the KumoMTA injection token (the MTAs)"
+    )
     for label in settings.mta_hosts:
-        bundle = pulumi.Output.all(subnets[Role.PROXY], bearer_map, *proxies).apply(
-            lambda a, label=label: mta_bundle(settings, label, a[0], a[2:], a[1])
+        bundle = pulumi.Output.all(subnets[Role.PROXY], bearer_map, mail.keys, *proxies).apply(
+            lambda a, label=label: mta_bundle(settings, label, a[0], a[3:], a[1], a[2])
         )
-        hosts[label] = MtaHost(label, HostArgs(settings.fqdn(label), site, zone, bundle))
-    return hosts
+        hosts[label] = MtaHost(label, HostArgs(settings.fqdn(label), site, zone, bundle), _renamed(settings, label))
+    return hosts, mail
 
 
 def outputs(hosts: dict[str, MtaHost | ProxyHost]) -> dict[str, dict[str, pulumi.Output]]:
@@ -59,6 +65,13 @@ def outputs(hosts: dict[str, MtaHost | ProxyHost]) -> dict[str, dict[str, pulumi
         }
         for label, host in hosts.items()
     }
+
+
+def _renamed(settings: Settings, label: str) -> pulumi.ResourceOptions | None:
+    """A renamed host answers to its first name, and so do its parts named after it (`<label>-eip`): Pulumi
+    aliases a child whose name starts with its parent's by the parent's aliases, so nothing is replaced."""
+    first = settings.first_label(label)
+    return pulumi.ResourceOptions(aliases=[pulumi.Alias(name=first)]) if first != label else None
 
 
 def _target(settings: Settings, proxy: ProxyHost) -> pulumi.Output[ProxyTarget]:

@@ -73,12 +73,19 @@ def test_secure_values_are_left_out_of_the_offline_config(tmp_path: Path):
     assert stack_config("s", root=tmp_path) == {"kumomta:cloud": "aws"}
 
 
-def test_a_wide_source_that_config_lets_through_is_stopped_by_the_policy_pack(bad_stack):
-    # Settings refuse only /0 for monitoring; the pack's own idea of "public" catches the rest.
-    stack = bad_stack(**{"kumomta:monitoringCidrs": ["0.0.0.0/1"]})
-    done = plan("--stack", stack)
-    assert done.returncode == 1
-    assert "[mandatory] no-public-metrics" in done.stdout and "0.0.0.0/1" in done.stdout
+@pytest.mark.parametrize(
+    ("sources", "line"),
+    [
+        (["0.0.0.0/1"], "kumomta:monitoringCidrs[0]: 0.0.0.0/1 would open this port to the internet"),
+        ([f"{i}.0.0.0/17" for i in range(11, 13)], "kumomta:monitoringCidrs: these 2 networks together cover"),
+    ],
+)
+def test_settings_refuse_what_the_pack_would_at_the_first_line_the_operator_sees(bad_stack, sources, line):
+    """The pack counts a source as public from an IPv4 /16's worth of routable addresses, adding sources up
+    (policies/kumoguard/cidr.py); settings stop such a stack before any resource is planned."""
+    done = plan("--stack", bad_stack(**{"kumomta:monitoringCidrs": sources}))
+    assert done.returncode == 2
+    assert line in done.stderr and "Traceback" not in done.stderr
 
 
 def test_an_aws_stack_without_a_region_is_one_line_too(monkeypatch):

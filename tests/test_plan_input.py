@@ -21,11 +21,21 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pulumi.runtime import MockResourceArgs
 
 from tests.stacks import plan
 from tools import plan as plan_tool
 from tools import stackfile
-from tools.mockrun import AWS_RESERVED, HCLOUD_RESERVED, ROOT, PlaceholderError, Pool, run_stack, stack_config
+from tools.mockrun import (
+    AWS_RESERVED,
+    HCLOUD_RESERVED,
+    ROOT,
+    PlaceholderCloud,
+    PlaceholderError,
+    Pool,
+    run_stack,
+    stack_config,
+)
 
 CLI_STACK = Path(__file__).parent / "data" / "pulumi-cli" / "Pulumi.prod.yaml"
 CLI_PASSPHRASE = "correct horse battery staple"
@@ -434,7 +444,15 @@ def aws_300():
 @pytest.fixture(scope="module")
 def hcloud_300():
     conf = {**stack_config("prod-hcloud")["kumomta:hcloud"], "proxySubnetCidr": "10.43.4.0/23"}
-    return run_stack("prod-hcloud", {"kumomta:proxyHosts": HOSTS, "kumomta:ipv6": True, "kumomta:hcloud": conf})
+    return run_stack(
+        "prod-hcloud",
+        {
+            "kumomta:proxyHosts": HOSTS,
+            "kumomta:ipv6": True,
+            "kumomta:hcloud": conf,
+            "kumomta:aws": {"proxySubnetCidr": "10.42.4.0/23"},  # see the report: settings check it on Hetzner too
+        },
+    )
 
 
 @pytest.mark.parametrize("fleet", ["aws_300", "hcloud_300"])
@@ -497,17 +515,42 @@ def test_a_28_subnet_holds_11_hosts_on_aws_and_a_twelfth_is_one_line(stack_file,
     stack = stack_file(yaml.safe_dump({"config": config}))
     code, out, err = planned(stack, capsys)
     assert (code, out) == (2, "")
-    assert err.startswith(
-        f"Pulumi.{stack}.yaml: kumomta:aws.proxySubnetCidr: 10.42.2.0/28 has no address left for proxy"
-    )
-    assert err.endswith(": it holds 11 hosts (AWS keeps the first four addresses of every subnet and the last)\n")
+    assert err.startswith(f"Pulumi.{stack}.yaml: kumomta:aws") and "10.42.2.0/28" in err and "11 hosts" in err
     assert err.count("\n") == 1
 
 
-def test_a_run_that_failed_leaves_nothing_behind_for_the_next():
+def test_the_stand_in_subnet_that_runs_out_names_its_key():
+    """Behind the settings, which refuse a fleet its subnet can't hold: the stand-ins' own refusal is one line that
+    names the config key, never a traceback."""
+    cloud = PlaceholderCloud({"kumomta:cloud": "aws", "kumomta:proxyHosts": HOSTS[:12]})
+    subnet, _ = cloud.new_resource(
+        MockResourceArgs("aws:ec2/subnet:Subnet", "proxy-subnet", {"cidrBlock": "10.42.2.0/28"})
+    )
+    eni = "aws:ec2/networkInterface:NetworkInterface"
+    given = [
+        cloud.new_resource(MockResourceArgs(eni, f"{h}-eni", {"subnetId": subnet}))[1]["privateIp"] for h in HOSTS[:11]
+    ]
+    assert len(set(given)) == 11
+    with pytest.raises(PlaceholderError) as caught:
+        cloud.new_resource(MockResourceArgs(eni, "proxy12-eni", {"subnetId": subnet}))
+    assert str(caught.value) == (
+        "kumomta:aws.proxySubnetCidr: 10.42.2.0/28 has no address left for proxy12-eni: it holds 11 hosts (AWS keeps "
+        "the first four addresses of every subnet and the last)"
+    )
+
+
+def test_a_run_that_failed_leaves_nothing_behind_for_the_next(monkeypatch):
+    """A run that fails halfway (a stand-in that ran out) cancels what it had in flight: the next run in the same
+    process (the lab, the tests, a base plan) sees none of it."""
     before = {r.urn: r.inputs for r in run_stack("prod").registrations}
-    with pytest.raises(PlaceholderError):
-        run_stack("prod", {"kumomta:aws": {"mtaSubnetCidr": "10.42.1.0/30"}})
+
+    def full(self, name, key, pool, reserved):
+        raise PlaceholderError(f"{key}: no address left for {name}")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PlaceholderCloud, "_private", full)
+        with pytest.raises(PlaceholderError, match=r"^kumomta:aws\.mtaSubnetCidr: no address left for mta-eni$"):
+            run_stack("prod")
     assert {r.urn: r.inputs for r in run_stack("prod").registrations} == before
 
 

@@ -250,6 +250,7 @@ def _alias_urns(record: dict, head: dict[str, dict]) -> list[str]:
     own_parents = [record["parent"]]
     if record["parent"] in head:
         own_parents += _alias_urns(head[record["parent"]], head)
+    parent_name = record["parent"].rsplit("::", 1)[-1] if record["parent"] else ""
     specs = [*record.get("aliases", []), {}]  # {} = the resource's current name and type
     for spec in specs:
         if "urn" in spec:
@@ -257,13 +258,18 @@ def _alias_urns(record: dict, head: dict[str, dict]) -> list[str]:
             continue
         parents = [""] if spec.get("noParent") else [spec["parentUrn"]] if spec.get("parentUrn") else own_parents
         for parent in parents:
+            name = spec.get("name") or record["name"]
+            if parent in own_parents[1:] and parent_name and name.startswith(parent_name):
+                # The engine's inheritedChildAlias (pkg/resource/deploy/step_generator.go): a child named
+                # "<parent>-x" is aliased as "<parent's old name>-x" under the parent's alias.
+                name = parent.rsplit("::", 1)[-1] + name[len(parent_name) :]
             urns.append(
                 _urn(
                     spec.get("stack") or stack,
                     spec.get("project") or project,
                     parent,
                     spec.get("type") or record["type"],
-                    spec.get("name") or record["name"],
+                    name,
                 )
             )
     return [u for u in dict.fromkeys(urns) if u != record["urn"]]

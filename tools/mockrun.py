@@ -9,9 +9,12 @@ drawn deterministically from documentation ranges, so two plans of the same code
 
 import asyncio
 import base64
+import functools
 import hashlib
 import ipaddress
 import json
+import math
+import random
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 
 import pulumi
 import yaml
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import rpc
@@ -123,7 +126,7 @@ def engine_config(values: dict[str, Any]) -> dict[str, str]:
 
 def settings_of(values: dict[str, Any]) -> Settings:
     """The program's settings for stack-file values, passed through the engine's encoding as `load()` sees them."""
-    return parse(decode(engine_config(values)))
+    return parse(decode(engine_config(values)), region=values.get("aws:region"))
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None, root: Path = ROOT) -> Run:
@@ -319,7 +322,12 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
 
     def __init__(self, values: dict[str, Any]):
         self.region = values.get("aws:region", "us-east-1")
-        self.hosts = {role: _labels(values, f"kumomta:{role}Hosts", [role]) for role in ("mta", "proxy")}
+        self.renamed: dict[str, str] = values.get("kumomta:hostAliases") or {}
+        # Host labels as the stand-ins know them: a renamed host's by its first name (see new_resource).
+        self.hosts = {
+            role: [self._first_name(label) for label in _labels(values, f"kumomta:{role}Hosts", [role])]
+            for role in ("mta", "proxy")
+        }
         labels = self.hosts["mta"] + self.hosts["proxy"]
         # Public stand-ins never equal an address the stack names (the PING8 app, monitoring, resolvers...).
         avoid = _configured_networks(values)
@@ -337,6 +345,9 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         self.primary_ips: dict[str, dict] = {}  # hcloud primary IP id -> its state
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        # A renamed host's parts are the same cloud resources as before (Pulumi aliases them): same IDs, same
+        # addresses, same auto-names. The stand-ins derive from names, so they derive from the first ones.
+        args.name = self._first_name(args.name)
         state = dict(args.inputs)
         if args.typ.startswith("hcloud:"):
             return self._hcloud(args, state)
@@ -349,6 +360,12 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         state.setdefault("arn", self._arn(args.typ, resource_id, state))
         state.update(self._computed(args, resource_id, state))
         return resource_id, state
+
+    def _first_name(self, name: str) -> str:
+        for label, first in self.renamed.items():
+            if name == label or name.startswith(f"{label}-"):
+                return first + name[len(label) :]
+        return name
 
     def _arn(self, typ: str, resource_id: str, state: dict) -> str:
         """ARNs in the shapes AWS gives them where a policy names them; a recognisable stand-in elsewhere."""
@@ -381,18 +398,26 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
         return {}
 
     def _tls_key(self, args, state: dict) -> tuple[str, dict]:
-        """A real key pair, derived from the resource name so the plan is the same every run (ED25519 only)."""
-        if state.get("algorithm") != "ED25519":
+        """A real key pair, derived from the resource name so the plan is the same every run."""
+        seed = f"tls/{args.name}"
+        if state.get("algorithm") == "ED25519":
+            key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed.encode()).digest())
+            private = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+        elif state.get("algorithm") == "RSA":
+            key = _rsa_key(seed, int(state.get("rsaBits", 2048)))
+            # pulumi-tls gives RSA keys as PKCS#1 ("RSA PRIVATE KEY"), and PKCS#8 in privateKeyPemPkcs8.
+            private = key.private_bytes(Encoding.PEM, PrivateFormat.TraditionalOpenSSL, NoEncryption()).decode()
+        else:
             raise NotImplementedError(f"placeholder {state.get('algorithm')} keys")
-        key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"tls/{args.name}".encode()).digest())
         public = key.public_key()
         state.update(
             privateKeyOpenssh=_fixed_checkint(key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())),
-            privateKeyPem=key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+            privateKeyPem=private,
+            privateKeyPemPkcs8=key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
             publicKeyOpenssh=public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + "\n",
             publicKeyPem=public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode(),
         )
-        return args.resource_id or _digest(f"tls/{args.name}")[:40], state
+        return args.resource_id or _digest(seed)[:40], state
 
     def _hcloud(self, args, state: dict) -> tuple[str, dict]:
         """Hetzner IDs are integers (subnets and RRSets have composite ones); addresses follow the links."""
@@ -571,6 +596,51 @@ def _labels(values: dict[str, Any], key: str, default: list[str]) -> list[str]:
 
 def _size(pools: list[Pool]) -> int:
     return sum(pool.size for pool in pools)
+
+
+@functools.cache
+def _rsa_key(seed: str, bits: int) -> rsa.RSAPrivateKey:
+    """An RSA key from primes found by a PRNG seeded with `seed`: the same key every run (cryptography only
+    generates from the system's randomness). Miller-Rabin with 40 rounds, as FIPS 186-5 C.3.1 allows."""
+    rng = random.Random(seed)
+
+    def prime() -> int:
+        while True:
+            candidate = rng.getrandbits(bits // 2) | (3 << (bits // 2 - 2)) | 1
+            if all(candidate % p for p in _SMALL_PRIMES) and _probably_prime(candidate, rng):
+                return candidate
+
+    e = 65537
+    while True:
+        p, q = prime(), prime()
+        phi = (p - 1) * (q - 1)
+        if p != q and math.gcd(e, phi) == 1:
+            break
+    d = pow(e, -1, phi)
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, p * q)
+    )
+    return numbers.private_key()
+
+
+_SMALL_PRIMES = [n for n in range(3, 2000, 2) if all(n % k for k in range(3, int(n**0.5) + 1, 2))]
+
+
+def _probably_prime(n: int, rng: random.Random, rounds: int = 40) -> bool:
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for _ in range(rounds):
+        x = pow(rng.randrange(2, n - 1), d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
 
 
 def _fixed_checkint(pem: bytes) -> str:

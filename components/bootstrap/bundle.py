@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from components.bootstrap import firewall, kumo, layout, nginx
-from components.bootstrap.peers import ProxyTarget
+from components.bootstrap.peers import DkimKey, ProxyTarget
 from components.bootstrap.render import template
 from components.matrix import Role
 from components.settings import Settings
@@ -115,17 +115,24 @@ def chrony_conf(settings: Settings) -> str:
 
 
 def mta_bundle(
-    settings: Settings, label: str, proxy_subnet: str, proxies: Sequence[ProxyTarget], bearer_map: Secret
+    settings: Settings,
+    label: str,
+    proxy_subnet: str,
+    proxies: Sequence[ProxyTarget],
+    bearer_map: Secret,
+    dkim: Sequence[DkimKey] = (),
 ) -> Bundle:
-    """An MTA: its network, Nginx's site and bearer map, and kumod's policy naming every proxy."""
+    """An MTA: its network, Nginx's site and bearer map, its DKIM keys, and kumod's policy naming every proxy."""
     fqdn = settings.fqdn(label)
     files = [
         *host_network(settings, Role.MTA, fqdn, [proxy_subnet]),
         File(layout.NGINX_SITE, nginx.site(fqdn, ipv6=settings.ipv6)),
         File(layout.TOKEN_MAP, bearer_map.content, "0600", parameter=bearer_map.parameter),
-        File(layout.POLICY, kumo.mta_policy(fqdn, proxies), "0644", "root", "kumod"),
+        File(layout.POLICY, kumo.mta_policy(fqdn, proxies, dkim), "0644", "root", "kumod"),
+        # Readable by kumod alone, outside every web root (the guide: no DKIM key on any web-served path).
+        *(File(kumo.dkim_path(key), key.pem, "0600", "kumod", "kumod", key.parameter) for key in dkim),
     ]
-    return Bundle(label, Role.MTA, tuple(files), owns=(f"{layout.NGINX_SECRETS}/",))
+    return Bundle(label, Role.MTA, tuple(files), owns=(f"{layout.NGINX_SECRETS}/", f"{layout.DKIM_DIR}/"))
 
 
 def proxy_bundle(settings: Settings, label: str, mta_subnet: str) -> Bundle:

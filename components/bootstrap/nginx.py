@@ -2,7 +2,7 @@
 
 from components.bootstrap import layout
 from components.bootstrap.render import template
-from components.settings import BEARER_TOKEN
+from components.values import bearer_token
 
 
 def site(
@@ -34,14 +34,13 @@ def site(
 
 
 def token_map_line(token: str) -> str:
-    """The one entry of the token map that Nginx includes; `kumomta-token` writes the same line.
+    """The one entry of the token map that Nginx includes, delivered to the MTAs as a secret.
 
     A regex, because Nginx compares plain map keys case-insensitively (ngx_http_map_module
     lowercases them), which would let the token through with its case changed. The scheme word is
     case-insensitive (RFC 7235 section 2.1) and followed by one or more spaces; the token is matched
     exactly, `.` and `+` in brackets so no backslash has to survive Nginx's string parsing.
     """
-    if not BEARER_TOKEN.match(token):
-        raise ValueError("a bearer token is 32 to 128 letters, digits and -._~+/ (then '=' padding)")
+    bearer_token(token)
     exact = token.replace(".", "[.]").replace("+", "[+]")
     return f'"~^(?i:bearer) +{exact}$" 1;\n'

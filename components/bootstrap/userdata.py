@@ -140,6 +140,7 @@ def _mta_commands(settings: Settings, fqdn: str) -> list[str]:
         "systemctl disable --now kumo-tsa-daemon.service",
         f"chown kumod:kumod {layout.SPOOL_DIR} && chmod 2770 {layout.SPOOL_DIR}",
         f"install -d {layout.DKIM_DIR} && chown kumod:kumod {layout.DKIM_DIR} && chmod 0700 {layout.DKIM_DIR}",
+        *_dkim_tmpfs(settings),
         # kumod and Nginx start when the first bundle is applied (kumomta-apply), not before.
         "systemctl daemon-reload",
         "rm -f /etc/nginx/sites-enabled/default",
@@ -147,6 +148,17 @@ def _mta_commands(settings: Settings, fqdn: str) -> list[str]:
         f"{layout.SBIN}/kumomta-tls-placeholder {layout.TLS_DIR} {fqdn}",
         "systemctl enable --now kumomta-acme.timer",
         "systemctl enable --now kumomta-spool-grow.timer",
+    ]
+
+
+def _dkim_tmpfs(settings: Settings) -> list[str]:
+    """AWS: the DKIM keys on tmpfs too, owned by kumod, whose uid exists only once the package is installed."""
+    if settings.cloud != "aws":
+        return []
+    options = f"{_SECRET_MOUNT_OPTIONS},uid=$(id -u kumod),gid=$(id -g kumod)"
+    return [
+        f'echo "tmpfs {layout.DKIM_DIR} tmpfs {options} 0 0" >> /etc/fstab',
+        f"mount {layout.DKIM_DIR}",
     ]
 
 

@@ -32,6 +32,10 @@ local proxy = {
   start_proxy_listener = recorder('proxy.start_proxy_listener'),
   start_http_listener = recorder('proxy.start_http_listener'),
 }
+kumo.dkim = {
+  rsa_sha256_signer = recorder('kumo.dkim.rsa_sha256_signer'),
+  ed25519_signer = recorder('kumo.dkim.ed25519_signer'),
+}
 -- kumo.aaa.load_acl_map keeps the ACL text; `:get` is what get_acl_definition calls.
 kumo.aaa = {
   load_acl_map = function(params)
@@ -60,4 +64,15 @@ if handlers.get_queue_config then
   end
   print('unknown-pool ' .. tostring(pcall(handlers.get_egress_pool, 'other')))
   print('unknown-source ' .. tostring(pcall(handlers.get_egress_source, 'other')))
+end
+-- An injected message from each domain of STUB_FROM: what it is signed with, and its `meta` line.
+if handlers.http_message_generated then
+  for domain in string.gmatch(os.getenv('STUB_FROM') or 'yourdomain.com,elsewhere.example', '[^,]+') do
+    local msg = {
+      from_header = function() return { domain = domain } end,
+      dkim_sign = function(self, signer) print('signed ' .. domain .. ' ' .. signer.selector) end,
+      set_meta = function(self, key, value) print('meta ' .. key .. '=' .. value) end,
+    }
+    handlers.http_message_generated(msg)
+  end
 end

@@ -242,3 +242,35 @@ def test_a_push_during_first_boot_waits_for_cloud_init(tmp_path):
     timer.join()
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started >= 1.5
+
+
+def test_a_version_that_failed_is_held_before_its_next_try(tmp_path):
+    """The AWS agent checks every 30 s; a bundle that breaks a service must not restart it every round."""
+    host = Host(tmp_path)
+    s = settings("aws")
+    old = proxy_bundle(s, "proxy", SUBNETS["aws"]["mta"])
+    host.apply(old)
+    new = proxy_bundle(settings("aws", monitoringCidrs=["10.9.0.0/24"]), "proxy", SUBNETS["aws"]["mta"])
+    assert host.apply(new, inactive="kumoproxy.service").returncode == 3
+    held = host.apply(new, "--check")
+    assert held.returncode == 11
+    assert held.stdout.startswith(f"held: {new.version} failed 1 time(s) (rolled back: kumoproxy")
+    assert "next try in 300 s" in held.stdout or "next try in 299 s" in held.stdout
+    assert host.calls() == []  # nothing touched while held
+    # A push (Hetzner's `pulumi up`) always tries, and a second failure doubles the hold.
+    assert host.apply(new, inactive="kumoproxy.service").returncode == 3
+    assert "failed 2 time(s)" in host.apply(new, "--check").stdout
+    assert json.loads((host.state / "failed.json").read_text())["tries"] == 2
+    # Once the hold has passed, the version is out of date again; another version is never held.
+    failed = json.loads((host.state / "failed.json").read_text())
+    (host.state / "failed.json").write_text(json.dumps({**failed, "at": failed["at"] - 600}))
+    assert host.apply(new, "--check").returncode == 10
+    other = proxy_bundle(settings("aws", monitoringCidrs=["10.8.0.0/24"]), "proxy", SUBNETS["aws"]["mta"])
+    assert host.apply(other, "--check").returncode == 10
+
+
+def test_holds_grow_to_an_hour_at_most():
+    module = _module()
+    assert module.FIRST_HOLD == 300 and module.LONGEST_HOLD == 3600
+    waits = [min(module.FIRST_HOLD * 2 ** (tries - 1), module.LONGEST_HOLD) for tries in range(1, 7)]
+    assert waits == [300, 600, 1200, 2400, 3600, 3600]

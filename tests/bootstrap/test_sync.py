@@ -41,7 +41,9 @@ class Stack:
         return bundle
 
 
-def _sync(host: Host, moto_endpoint: str, parameter: str, *args: str) -> subprocess.CompletedProcess:
+def _sync(
+    host: Host, moto_endpoint: str, parameter: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     wrapper = host.bin / "kumomta-apply"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{APPLY}" "$@"\n')
     wrapper.chmod(0o755)
@@ -55,7 +57,9 @@ def _sync(host: Host, moto_endpoint: str, parameter: str, *args: str) -> subproc
         "FAKE_CALLS": str(host.log),
         "FAKE_FAIL": "",
         "FAKE_INACTIVE": "",
+        **(env or {}),
     }
+    host.log.write_text("")
     return subprocess.run(
         [sys.executable, str(SYNC), REGION, parameter, *args],
         capture_output=True,
@@ -115,3 +119,17 @@ def test_an_unreadable_bundle_leaves_the_host_as_it_is(tmp_path, ssm, moto_endpo
     done = _sync(Host(tmp_path), moto_endpoint, "/kumomta/nothing/here", "--wait", "0")
     assert done.returncode == 5
     assert "could not read /kumomta/nothing/here" in done.stderr and "the host keeps what it runs" in done.stderr
+
+
+def test_a_bundle_the_host_refused_is_not_fetched_again_every_round(tmp_path, ssm, moto_endpoint):
+    host, stack = Host(tmp_path), Stack(ssm)
+    stack.publish()
+    assert _sync(host, moto_endpoint, stack.bundle_parameter).returncode == 0
+    bundle = stack.publish(token="R" * 48)
+    env_fail = {"FAKE_FAIL": "nginx"}
+    done = _sync(host, moto_endpoint, stack.bundle_parameter, env=env_fail)
+    assert done.returncode == 2 and "refused by nginx" in done.stderr
+    again = _sync(host, moto_endpoint, stack.bundle_parameter, env=env_fail)
+    assert again.returncode == 11
+    assert again.stdout.startswith(f"held: {bundle.version} failed 1 time(s)")
+    assert host.calls() == []  # the next round neither validated nor reloaded anything

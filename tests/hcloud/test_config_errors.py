@@ -50,7 +50,17 @@ def test_the_program_reports_one_line_without_traceback(override, message):
     assert "\n" not in text and "Traceback" not in text
 
 
-def test_more_than_100_networks_are_fine_on_aws():
-    """The 100-address cap is Hetzner's; AWS makes one rule per network."""
-    result = run("prod", trustedCidrs=MANY)
-    assert len(result.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) > 101
+def test_on_aws_the_cap_is_60_rules_per_group_and_direction():
+    """The 100-address cap is Hetzner's; AWS makes one rule per network and allows 60 inbound and 60 outbound
+    rules per security group (AWS VPC User Guide, "Amazon VPC quotas", Security groups)."""
+    with pytest.raises(pulumi.RunError) as caught:
+        run("prod", ping8Cidrs=MANY)
+    assert str(caught.value).splitlines() == [
+        f"kumomta:ping8Cidrs: the mta security group would hold {count} {direction} IPv4 rules; AWS allows 60 per "
+        "direction (VPC quotas); merge networks into wider ranges"
+        for count, direction in ((102, "inbound"), (106, "outbound"))
+    ]
+    # Out: 55 to PING8, then 5000 to the proxies' group, 53 udp and tcp, 80 and 443 for packages: 60.
+    most = run("prod", ping8Cidrs=[f"198.51.100.{i}/32" for i in range(55)])
+    assert len([r for r in most.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+                if r.inputs["securityGroupId"] == most.by_name("mta-sg").id]) == 60  # fmt: skip

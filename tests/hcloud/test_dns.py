@@ -16,6 +16,7 @@ def test_an_existing_hetzner_zone_is_adopted_and_gets_one_a_rrset_per_host():
     records = {
         (r.inputs["zone"], r.inputs["name"], r.inputs["type"], r.inputs["records"][0]["value"])
         for r in result.of_type(RRSET)
+        if r.inputs["type"] != "TXT"  # sending authentication: tests/test_sending_auth.py
     }
     addresses = _addresses(result)
     assert records == {("yourdomain.com", label, "A", addresses[label]) for label in ("mta", "proxy")}
@@ -32,7 +33,8 @@ def test_a_zone_made_here_is_protected_and_holds_the_records():
 
 def test_hosts_in_a_subdomain_get_names_relative_to_the_zone():
     result = run(STACK, domain="mail.yourdomain.com")
-    assert {r.inputs["name"] for r in result.of_type(RRSET)} == {"mta.mail", "proxy.mail"}
+    names = {r.inputs["name"] for r in result.of_type(RRSET)}
+    assert names == {"mta.mail", "proxy.mail", "mail", "s202611._domainkey.mail", "_dmarc.mail"}
 
 
 def test_ipv6_adds_an_aaaa_rrset_at_the_servers_first_address():
@@ -50,6 +52,7 @@ def test_route53_works_with_hetzner_hosts():
     records = {
         (r.inputs["zoneId"], r.inputs["name"], r.inputs["type"], tuple(r.inputs["records"]))
         for r in result.of_type("aws:route53/record:Record")
+        if r.inputs["type"] != "TXT"
     }
     addresses = _addresses(result)
     expected = {("Z0123456789ABCDEFGHIJ", f"{h}.yourdomain.com", "A", (addresses[h],)) for h in ("mta", "proxy")}

@@ -11,6 +11,13 @@ local SOURCES = {
 {{ sources }}
 }
 
+-- DKIM keys by signing domain, oldest first: the newest of each algorithm whose `from` (Unix time)
+-- has passed signs, so a new selector can be published before it signs.
+local DKIM = {
+{{ dkim }}
+}
+local DKIM_HEADERS = { {{ dkim_headers }} }
+
 kumo.on('init', function()
   -- Loopback only. Every request from 127.0.0.1 is trusted with full admin rights, which is
   -- why Nginx forwards just the two bearer-protected paths.
@@ -32,6 +39,8 @@ kumo.on('init', function()
 
   kumo.configure_local_logs {
     log_dir = '{{ log_dir }}',
+    -- Each record says how its message was signed ('unsigned: ...' counts what left without a key).
+    meta = { 'dkim' },
     -- Without it a segment closes only at 1 GB, so a quiet host's log is never readable
     -- (KumoMTA assets/init.lua sets 10s for first setups; a minute keeps the file count low).
     max_segment_duration = '60s',
@@ -79,4 +88,32 @@ kumo.on('get_egress_source', function(source_name)
     socks5_proxy_source_address = source.source_address,
     ehlo_domain = source.ehlo_domain,
   }
+end)
+
+kumo.on('http_message_generated', function(msg)
+  local from = msg:from_header()
+  local domain = from and string.lower(from.domain)
+  local chosen = {}
+  for _, key in ipairs(DKIM[domain] or {}) do
+    if key.from <= os.time() then
+      chosen[key.algorithm] = key
+    end
+  end
+  local signed = {}
+  for _, algorithm in ipairs { 'rsa', 'ed25519' } do
+    local key = chosen[algorithm]
+    if key then
+      local signer = algorithm == 'rsa' and kumo.dkim.rsa_sha256_signer or kumo.dkim.ed25519_signer
+      msg:dkim_sign(signer {
+        domain = domain,
+        selector = key.selector,
+        headers = DKIM_HEADERS,
+        key = key.key,
+        over_sign = true,
+      })
+      table.insert(signed, key.selector)
+    end
+  end
+  -- Without a key the message is sent unsigned, not dropped; the logs count it by this meta value.
+  msg:set_meta('dkim', #signed > 0 and table.concat(signed, ',') or ('unsigned: no key for ' .. tostring(domain)))
 end)

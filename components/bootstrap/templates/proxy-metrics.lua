@@ -1,6 +1,6 @@
 
--- Metrics for the monitoring networks only. The listener keeps its default trusted_hosts
--- (loopback): the monitoring networks get GET on the metrics through this ACL, and no admin API.
+-- Metrics for the monitoring networks only: they get GET on the metrics through this ACL, and no admin
+-- API; the listener trusts no host at all.
 local METRICS_ACL = kumo.aaa.load_acl_map {
   key_data = [=[
 {{ acl }}]=],
