@@ -9,6 +9,7 @@ Types the program does not register today (KMS keys, aliases) are listed too: th
 vacuously until the program registers them, and then they bite.
 """
 
+import base64
 import ipaddress
 import json
 from collections import Counter, defaultdict
@@ -715,7 +716,7 @@ NETWORK_AND_COMPUTE = [
         "at most 16 KB before base64",
         "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html",
         "User data is limited to 16 KB, in raw form, before it is base64-encoded.",
-        rejects=("not base64!", __import__("base64").b64encode(b"x" * 16385).decode()),
+        rejects=("not base64!", base64.b64encode(b"x" * 16385).decode()),
     ),
     Value(
         "ec2.instance.user-data-text",

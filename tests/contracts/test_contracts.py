@@ -13,8 +13,10 @@ reproducibly). `CONTRACT_EXAMPLES` changes how many, `CONTRACT_SEED` explores a 
 and `CONTRACT_SHRINK=1` has Hypothesis minimise a failing config (minutes for a big fleet).
 """
 
+import json
 import os
 from collections import Counter
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 import pytest
@@ -22,7 +24,7 @@ from hypothesis import HealthCheck, Phase, example, find, given, seed, settings
 from hypothesis.errors import NoSuchExample
 
 from tests.contracts import table
-from tests.contracts.checks import Value
+from tests.contracts.checks import Across, Value
 from tests.contracts.configs import EDGES, StackConfig, outcome, stack_configs
 from tools.mockrun import stack_config
 
@@ -235,3 +237,84 @@ def test_each_contract_meets_resources_the_program_registers(contract, registere
         if set(contract.types) <= NOT_REGISTERED_YET:
             pytest.skip(f"{contract.name}: the program registers no {', '.join(contract.types)} yet")
         pytest.fail(f"{contract.name}: none of {contract.types} is registered; a typo, or a stale contract")
+
+
+# ---- each cross-resource contract can fail ---------------------------------------------------------
+
+
+def _first(run, type_: str):
+    return next(reg for reg in run.registrations if reg.type == type_)
+
+
+def _set(type_: str, key: str, value):
+    """Break a contract by setting one input of the first registration of `type_`."""
+    return lambda run: _first(run, type_).inputs.__setitem__(key, value)
+
+
+def _repeat(type_: str, times: int):
+    """Break a count contract by registering the first `type_` registration again `times` times."""
+
+    def change(run):
+        original = _first(run, type_)
+        run.registrations += [deepcopy(original) for _ in range(times)]
+
+    return change
+
+
+def _rename_second_like_first(type_: str):
+    def change(run):
+        first, second = [reg for reg in run.registrations if reg.type == type_][:2]
+        second.inputs["name"] = first.inputs["name"]
+
+    return change
+
+
+def _first_rule(key: str, value):
+    return lambda run: _first(run, table.H_FIREWALL).inputs["rules"][0].__setitem__(key, value)
+
+
+_HCLOUD_V6 = 3  # FIXED[3]: Hetzner with IPv6
+BREAKERS = {
+    "ec2.security-group.name": (0, _set(table.SG, "name", "sg-mta")),
+    "ec2.security-group-rule.port-range": (0, _set(table.INGRESS, "fromPort", 0.0)),
+    "ec2.security-group-rule.one-peer": (0, _set(table.INGRESS, "cidrIpv6", "::/0")),
+    "ec2.security-group.rules-per-direction": (0, _repeat(table.INGRESS, 60)),
+    "ec2.security-group.no-duplicate-rule": (0, _repeat(table.EGRESS, 1)),
+    "ec2.network-interface.groups": (0, _set(table.ENI, "securityGroups", ["sg-1"] * 6)),
+    "iam.role.name": (0, _set(table.ROLE, "name", "kumomta mta")),
+    "iam.instance-profile.name": (0, _set(table.PROFILE, "name", "p" * 129)),
+    "iam.role-policy.name": (0, _set(table.ROLE_POLICY, "name", "read token")),
+    "iam.role.inline-policy-size": (0, _set(table.ROLE_POLICY, "policy", json.dumps({"Statement": ["s" * 10240]}))),
+    "iam.role.managed-policies": (0, _repeat(table.ROLE_ATTACH, 10)),
+    "ssm.parameter.value": (0, _set(table.SSM, "value", "v" * 4097)),
+    "vpc.subnet.inside-vpc": (0, _set(table.SUBNET, "cidrBlock", "192.168.0.0/24")),
+    "vpc.subnet.capacity": (0, _repeat(table.ENI, 251)),
+    "ec2.eip-domain-name.forward-record": (0, _set(table.EIP_PTR, "domainName", "elsewhere.yourdomain.com")),
+    "ebs.attachment.same-zone": (0, _set(table.EBS, "availabilityZone", "eu-central-1c")),
+    "route53.record.values": (0, _set(table.RECORD, "records", ["2001:db8::1"])),
+    "hcloud.server.network-zone": (_HCLOUD_V6, _set(table.H_SERVER, "location", "ash")),
+    "hcloud.volume.same-location": (_HCLOUD_V6, _set(table.H_VOLUME, "location", "hel1")),
+    "hcloud.primary-ip.same-location": (_HCLOUD_V6, _set(table.H_PRIMARY_IP, "location", "hel1")),
+    "hcloud.firewall.effective-rules": (
+        _HCLOUD_V6,
+        _first_rule("sourceIps", [f"10.0.{i // 256}.{i % 256}/32" for i in range(500)]),
+    ),
+    "hcloud.firewall.rule-shape": (_HCLOUD_V6, _first_rule("protocol", "sctp")),
+    "hcloud.subnet.inside-network": (_HCLOUD_V6, _set(table.H_SUBNET, "ipRange", "192.168.0.0/24")),
+    "hcloud.rdns.address": (_HCLOUD_V6, _set(table.H_RDNS, "ipAddress", "203.0.113.1")),
+    "hcloud.names.unique": (_HCLOUD_V6, _rename_second_like_first(table.H_SERVER)),
+    "hcloud.rrset.relative": (1, _set(table.H_RRSET, "name", "mta.yourdomain.com")),
+    "hcloud.rrset.values": (1, _set(table.H_RRSET, "records", [{"value": "2001:db8::1"}])),
+}
+
+ACROSS = [contract for contract in table.CONTRACTS if isinstance(contract, Across)]
+
+
+@pytest.mark.parametrize("contract", ACROSS, ids=repr)
+def test_each_cross_resource_contract_fails_on_a_broken_plan(contract):
+    assert contract.name in BREAKERS, f"add a way to break {contract.name} to BREAKERS"
+    fixed, breaker = BREAKERS[contract.name]
+    run = deepcopy(outcome(FIXED[fixed]).run)
+    before = contract.problems(run)
+    breaker(run)
+    assert len(contract.problems(run)) > len(before)
