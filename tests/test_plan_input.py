@@ -583,3 +583,13 @@ def test_two_plans_of_the_same_big_config_are_identical(stack_file):
 
 def test_stackfile_names_the_projects_namespace():
     assert yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"] == stackfile.PROJECT
+
+
+def test_values_the_cli_wrote_as_json_text_place_the_same_stand_ins():
+    """`pulumi config set kumomta:hostAliases '{"proxy-a": "proxy"}'` writes JSON text (tests/data/pulumi-cli shows
+    the CLI doing so for a list): a renamed host keeps the stand-in addresses of its first name either way."""
+    first = run_stack("prod").outputs["hosts"]["proxy"]
+    for aliases in ({"proxy-a": "proxy"}, '{"proxy-a": "proxy"}'):
+        renamed = run_stack("prod", {"kumomta:proxyHosts": ["proxy-a"], "kumomta:hostAliases": aliases})
+        host = renamed.outputs["hosts"]["proxy-a"]
+        assert (host["publicIp"], host["privateIp"]) == (first["publicIp"], first["privateIp"])

@@ -322,7 +322,8 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
 
     def __init__(self, values: dict[str, Any]):
         self.region = values.get("aws:region", "us-east-1")
-        self.renamed: dict[str, str] = values.get("kumomta:hostAliases") or {}
+        renamed = _written(values.get("kumomta:hostAliases"))
+        self.renamed: dict[str, str] = renamed if isinstance(renamed, dict) else {}
         # Host labels as the stand-ins know them: a renamed host's by its first name (see new_resource).
         self.hosts = {
             role: [self._first_name(label) for label in _labels(values, f"kumomta:{role}Hosts", [role])]
@@ -565,12 +566,7 @@ def _configured_networks(values: dict[str, Any]) -> list[Network]:
         "resolverCidrs",
         "ntpCidrs",
     ):
-        entries = values.get(f"kumomta:{key}")
-        if isinstance(entries, str):
-            try:
-                entries = json.loads(entries)
-            except ValueError:
-                continue
+        entries = _written(values.get(f"kumomta:{key}"))
         for entry in entries if isinstance(entries, list) else []:
             try:
                 net = ipaddress.ip_network(str(entry).strip(), strict=False)
@@ -583,14 +579,19 @@ def _configured_networks(values: dict[str, Any]) -> list[Network]:
     return found
 
 
-def _labels(values: dict[str, Any], key: str, default: list[str]) -> list[str]:
-    """Host labels from config as written (a list, or the JSON text `pulumi config set` writes)."""
-    labels = values.get(key, default)
-    if isinstance(labels, str):
+def _written(value: Any) -> Any:
+    """A config value as the program decodes it: `pulumi config set` writes lists and objects as JSON text."""
+    if isinstance(value, str):
         try:
-            labels = json.loads(labels)
+            return json.loads(value)
         except ValueError:
-            return []
+            return value
+    return value
+
+
+def _labels(values: dict[str, Any], key: str, default: list[str]) -> list[str]:
+    """Host labels from config as written."""
+    labels = _written(values.get(key, default))
     return [str(label) for label in labels] if isinstance(labels, list) else []
 
 
