@@ -90,6 +90,7 @@ HCLOUD_IPS_PER_RULE = 100
 
 # Hetzner keeps the first address of a subnet for its gateway; hosts are numbered from here.
 _FIRST_HOST = 10
+HCLOUD_PUBLIC_GATEWAY = ipaddress.IPv4Address("172.31.1.1")
 
 _RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
@@ -331,6 +332,13 @@ class HcloudSettings(_Model):
         for key in ("mta_subnet_cidr", "proxy_subnet_cidr"):
             if getattr(self, key).prefixlen > 30:
                 raise ValueError(f"{to_camel(key)} {getattr(self, key)} is smaller than the /30 Hetzner takes")
+        # Every Hetzner server's public interface routes through 172.31.1.1, on-link (Hetzner Docs, Cloud
+        # Servers, "Static IP configuration"); a private network holding it would take that route's place.
+        if HCLOUD_PUBLIC_GATEWAY in self.network_cidr:
+            raise ValueError(
+                f"networkCidr {self.network_cidr} holds {HCLOUD_PUBLIC_GATEWAY}, the gateway of every Hetzner "
+                "server's public interface; choose a range without it, such as 10.43.0.0/16"
+            )
         _role_subnets("networkCidr", self.network_cidr, self.mta_subnet_cidr, self.proxy_subnet_cidr)
         return self
 
@@ -533,7 +541,9 @@ class Settings(_Model):
     @field_validator("hcloud")
     @classmethod
     def _private_ips_fit(cls, conf: HcloudSettings, info: ValidationInfo) -> HcloudSettings:
-        """Every host's pinned address is inside its role's subnet, and no two hosts share one."""
+        """Every host's pinned address is inside its role's subnet, and no two hosts share one (Hetzner stacks)."""
+        if info.data.get("cloud") != "hcloud":
+            return conf
         roles = {"mtaSubnetCidr": info.data.get("mta_hosts", []), "proxySubnetCidr": info.data.get("proxy_hosts", [])}
         unknown = sorted(set(conf.private_ips) - {label for labels in roles.values() for label in labels})
         if unknown:
@@ -557,8 +567,8 @@ class Settings(_Model):
     @classmethod
     def _subnets_hold_the_fleet(cls, conf: AwsSettings, info: ValidationInfo) -> AwsSettings:
         """AWS keeps five addresses of every subnet (the first four and the last: AWS VPC User Guide, "Subnet
-        CIDR blocks"), and each host takes one."""
-        if conf.vpc_id is not None:
+        CIDR blocks"), and each host takes one. AWS stacks only."""
+        if conf.vpc_id is not None or info.data.get("cloud") != "aws":
             return conf
         for key, subnet, labels in (
             ("mtaSubnetCidr", conf.mta_subnet_cidr, info.data.get("mta_hosts", [])),

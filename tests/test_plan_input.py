@@ -436,7 +436,6 @@ def aws_300():
             "kumomta:proxyHosts": HOSTS,
             "kumomta:ipv6": True,
             "kumomta:aws": {**stack_config("prod")["kumomta:aws"], "proxySubnetCidr": "10.42.4.0/23"},
-            "kumomta:hcloud": {"proxySubnetCidr": "10.43.4.0/23"},  # see the report: settings check it on AWS too
         },
     )
 
@@ -450,7 +449,6 @@ def hcloud_300():
             "kumomta:proxyHosts": HOSTS,
             "kumomta:ipv6": True,
             "kumomta:hcloud": conf,
-            "kumomta:aws": {"proxySubnetCidr": "10.42.4.0/23"},  # see the report: settings check it on Hetzner too
         },
     )
 

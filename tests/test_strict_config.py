@@ -90,12 +90,26 @@ def test_no_cidr_key_takes_an_ipv6_zone_index(key):
         ({"deployCidrs": []}, "kumomta:deployCidrs: is required on Hetzner"),
         ({"adminCidrs": ["198.51.100.30/32"]}, "kumomta:deployCidrs: 198.51.100.30/32 is already allowed in on 22/tcp"),
         ({"ntpCidrs": []}, "kumomta:ntpCidrs: [] would leave Hetzner hosts without a time source"),
+        # Hetzner Docs, Cloud Servers, "Static IP configuration": every public interface's gateway is 172.31.1.1.
+        ({"hcloud.networkCidr": "172.31.0.0/16", "hcloud.mtaSubnetCidr": "172.31.1.0/24", "hcloud.proxySubnetCidr": "172.31.2.0/24"},
+         "kumomta:hcloud: networkCidr 172.31.0.0/16 holds 172.31.1.1, the gateway of every Hetzner server's public"),
     ],
     ids=lambda value: str(value)[:40],
 )  # fmt: skip
 def test_hetzner_config_refused_in_one_line(overrides, line):
     text = refused(HCLOUD, **overrides)
     assert text.startswith(line), text
+
+
+@pytest.mark.parametrize(("stack", "other"), [(AWS, "hcloud"), (HCLOUD, "aws")])
+def test_the_other_clouds_placement_never_limits_the_fleet(stack, other):
+    """Only the chosen cloud's subnets have to hold the fleet: 300 proxies in a /23 of the stack's own cloud."""
+    own = "hcloud" if other == "aws" else "aws"
+    wide = {"aws": {"vpcCidr": "10.42.0.0/16", "mtaSubnetCidr": "10.42.1.0/24", "proxySubnetCidr": "10.42.4.0/23"},
+            "hcloud": {"mtaSubnetCidr": "10.43.1.0/24", "proxySubnetCidr": "10.43.4.0/23"}}  # fmt: skip
+    values = {**stack, f"kumomta:{own}": {**stack.get(f"kumomta:{own}", {}), **wide[own]}}
+    values["kumomta:proxyHosts"] = [f"p{i}" for i in range(300)]
+    assert len(settings_of(values).proxy_hosts) == 300
 
 
 def test_ssh_sources_add_up_across_admin_and_deploy_networks():

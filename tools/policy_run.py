@@ -263,10 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True, help="runs the program for Pulumi.<stack>.yaml under mocks")
     args = parser.parse_args(argv)
 
+    import pulumi
+
+    from components.settings import ConfigError
     from tools import mockrun
 
-    values = mockrun.stack_config(args.stack)
-    run = mockrun.run_program(args.stack, values)
+    try:
+        values = mockrun.stack_config(args.stack)
+        run = mockrun.run_program(args.stack, values)
+    except (mockrun.StackFileError, ConfigError, pulumi.RunError) as err:
+        # One line per problem and exit 2, as `make plan` says them.
+        stack_file = f"Pulumi.{args.stack}.yaml"
+        for line in str(err).splitlines():
+            print(line if line.startswith(stack_file) else f"{stack_file}: {line}", file=sys.stderr)
+        return 2
     text, status = report(analyze([*run.registrations, run.root], args.stack, mockrun.engine_config(values)))
     print(text)
     return status

@@ -169,3 +169,9 @@ def test_a_private_key_exported_in_the_same_run_is_caught_unless_it_is_a_secret(
     found = [v for v in analyze(regs, stack, engine_config(stack)) if v.level == "mandatory"]
     assert [(v.policy, v.urn) for v in found] == [("no-plain-private-keys-in-stack-outputs", root.urn)]
     assert "(the stack) output dkimPrivateKey: holds PEM private key material" in found[0].message
+
+
+def test_the_pack_runner_says_a_broken_stack_file_in_one_line(capsys):
+    assert policy_run.main(["--stack", "no-such-stack"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["Pulumi.no-such-stack.yaml: no such file (the stacks here are prod, prod-hcloud)"]
