@@ -85,8 +85,8 @@ TYPES: dict[str, TypeRules] = {
         replace=("availabilityZone", "encrypted", "kmsKeyId", "multiAttachEnabled", "outpostArn", "snapshotId"),
         in_place=("size", "type", "iops", "throughput", "finalSnapshot", *_TAGS),
         effects={
-            "size": "in place while attached (EBS Elastic Volumes); then grow the file system on the host "
-            "(resize2fs /dev/disk/by-label/kumospool), and wait 6 hours before the next change to this volume",
+            "size": "in place while attached (EBS Elastic Volumes); the host grows its file system within 5 minutes "
+            "(kumomta-spool-grow.timer); wait 6 hours before the next change to this volume",
             "type": "in place while attached (EBS Elastic Volumes)",
         },
         # https://docs.aws.amazon.com/ebs/latest/userguide/modify-volume-requirements.html:
@@ -378,8 +378,8 @@ TYPES: dict[str, TypeRules] = {
         replace=("location",),
         in_place=("name", "size", "labels", "automount", "format", "deleteProtection", "serverId"),
         effects={
-            "size": "in place while attached; then grow the file system on the host "
-            "(resize2fs /dev/disk/by-label/kumospool)",
+            "size": "in place while attached; the host grows its file system within 5 minutes "
+            "(kumomta-spool-grow.timer)",
         },
         # https://docs.hetzner.cloud/reference/cloud#volume-actions-resize-volume:
         # "Note that downsizing a Volume is not possible."
