@@ -11,7 +11,7 @@ from tools.lab import checks, engine
 from tools.lab.lab import Lab
 from tools.lab.stack import plan
 
-TOOLS = ("ip", "nft", "nginx", "dnsmasq", "openssl", "unshare", "ss")
+TOOLS = ("ip", "nft", "nginx", "dnsmasq", "openssl", "unshare", "nsenter", "ss", "sshd", "ssh", "sudo", "useradd")
 
 
 def _missing() -> str | None:
@@ -22,6 +22,8 @@ def _missing() -> str | None:
         return f"the lab needs {', '.join(absent)} (.ci/run installs them)"
     if subprocess.run(["ip", "netns", "list"], capture_output=True, check=False).returncode != 0:
         return "`ip netns` does not work on this machine"
+    if subprocess.run(["/usr/bin/python3", "-c", "import boto3"], capture_output=True, check=False).returncode != 0:
+        return "the lab's AWS hosts run kumomta-sync with Debian's python3-boto3 (.ci/run installs it)"
     return None
 
 
@@ -44,14 +46,15 @@ class Ran:
         return [f"{r.check}: {r.reason}" for r in self.group(name) if r.status.value == "fail"]
 
 
-def ran(stack: str, overrides: dict | None = None, run_checks: bool = True):
-    """Stand the stack up, run every check (unless told not to), yield the rows, tear down (also on failure)."""
+def ran(stack: str, overrides: dict | None = None, run=checks.run_all):
+    """Stand the stack up, run `run` on it (every check of checks.py unless told otherwise; None: nothing),
+    yield the rows, tear down (also on failure)."""
     if MISSING:
         pytest.skip(MISSING)
     for prefix in engine.stale_runs():
         engine.down(prefix)
     planned = plan(stack, overrides)
-    with Lab(planned) as lab:
+    with Lab(planned, overrides=overrides) as lab:
         started = time.monotonic()
-        rows = checks.run_all(lab) if run_checks else []
+        rows = run(lab) if run else []
         yield Ran(lab, rows, time.monotonic() - started)

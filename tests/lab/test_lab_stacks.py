@@ -41,10 +41,14 @@ def test_each_firewall_layer_holds_the_matrix_alone_except_hetzners_private_netw
     assert lab.failures("matrix-host") == []
 
 
-def test_ssh_only_from_admin_when_set(lab):
+def test_ssh_only_from_admin_when_set_and_on_hetzner_from_where_pulumi_up_pushes(lab):
     ssh = [r for r in lab.group("matrix") if r.check.endswith(" on 22")]
     opened = {r.check.split(",")[0] for r in ssh if ", reach " in r.check}
-    assert opened == ({"from admin"} if lab.lab.plan.settings.admin_cidrs else set())
+    settings = lab.lab.plan.settings
+    expected = ({"from admin"} if settings.admin_cidrs else set()) | (
+        {"from deploy"} if settings.cloud == "hcloud" else set()
+    )
+    assert opened == expected
 
 
 def test_kumod_answers_on_the_mtas_loopback_only(lab):

@@ -1,5 +1,5 @@
 """Teardown leaves nothing behind (namespaces, veths, processes, files), after a clean run, twice,
-after SIGINT and after the runner is killed outright."""
+after a re-plan added a host, after SIGINT and after the runner is killed outright."""
 
 import contextlib
 import os
@@ -45,6 +45,15 @@ def test_a_finished_lab_leaves_nothing_and_teardown_can_run_again():
     assert leftovers(lab.prefix) == []
     assert all(p.poll() is not None for p in lab.processes)
     engine.down(lab.prefix)  # again: nothing to do, no error
+    assert leftovers(lab.prefix) == []
+
+
+def test_a_lab_a_replan_grew_leaves_nothing_either():
+    # The namespace of a proxy added by a day-2 change is recorded before it is built, and goes too.
+    lab = Lab(plan("prod-hcloud"))
+    with lab:
+        lab.change("add proxy2", {"kumomta:proxyHosts": ["proxy", "proxy2"]})
+        assert f"{lab.prefix}-proxy2" in engine.sh(["ip", "netns", "list"])
     assert leftovers(lab.prefix) == []
 
 

@@ -5,12 +5,16 @@ answers like kumod (success_count, fail_count); the message is then delivered in
 as kumod's queues would: the recipient domain's MX through the host's resolver (/etc/resolv.conf),
 then, through the next egress source in turn, SOCKS5 to its `server` with BIND to its
 `source_address` and CONNECT to the MX on 25 (the handshake of KumoMTA's
-crates/kumod/src/egress_source.rs), then SMTP with its `ehlo_domain`.
+crates/kumod/src/egress_source.rs), then SMTP with its `ehlo_domain`. The sources are read from the
+policy file for each message, as kumod picks up a changed policy by itself (its config epoch,
+KumoMTA docs/reference/configuration.md); its HTTP listener is the one of its start.
 
 Like kumod behind `trusted_hosts = { '127.0.0.1' }`, every path answers with admin rights (so a
 proxy that forwards /api/admin/* shows it), and a request still carrying an Authorization header
 is answered 401, as kumod checks a bearer token it was given itself.
-`python -m tools.lab.standins.kumod POLICY JOURNAL`
+`python -m tools.lab.standins.kumod JOURNAL --policy POLICY [--user USER] [--validate]`, kumod's own
+options: with --validate it only reads the policy, and exits 1 if the lab can't (as kumod does when
+its policy does not load).
 """
 
 import http.server
@@ -79,20 +83,29 @@ def smtp(conn: socket.socket, ehlo: str, sender: str, recipient: str, content: s
     return final
 
 
-def main(policy_path: str, journal_path: str) -> None:
+def main(journal_path: str, *args: str) -> int:
     stop_on_term()
-    with open(policy_path) as f:
-        text = f.read()
-    listen = policy.kumod_listen(text)
-    sources = policy.kumod_sources(text)
-    turn = itertools.cycle(sources)
+    policy_path = args[args.index("--policy") + 1]
+    try:
+        with open(policy_path) as f:
+            text = f.read()
+        listen = policy.kumod_listen(text)
+        sources = policy.kumod_sources(text)
+    except (OSError, policy.PolicyError) as err:
+        print(f"kumod (lab stand-in): {policy_path}: {err}", file=sys.stderr)
+        return 1
+    if "--validate" in args:
+        return 0
+    turn = itertools.count()
     lock = threading.Lock()
     journal = Journal(journal_path)
     journal.write(event="start", listen=listen, sources=sources)
 
     def deliver(sender: str, recipient: str, content: str) -> None:
+        with open(policy_path) as f:
+            now = policy.kumod_sources(f.read())
         with lock:
-            source = next(turn)
+            source = now[next(turn) % len(now)]
         record = {"recipient": recipient, "source": source["name"]}
         try:
             domain = recipient.rpartition("@")[2]
@@ -103,7 +116,7 @@ def main(policy_path: str, journal_path: str) -> None:
             with socks5_connect(source["server"], source["source_address"], (mx, 25)) as conn:
                 record["response"] = smtp(conn, source["ehlo_domain"], sender, recipient, content)
             journal.write(event="Delivery", **record)
-        except (OSError, ConnectionError, dns.DnsError, ValueError) as err:
+        except (OSError, ConnectionError, dns.DnsError, ValueError, policy.PolicyError) as err:
             journal.write(event="TransientFailure", error=str(err), **record)
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -144,7 +157,8 @@ def main(policy_path: str, journal_path: str) -> None:
             pass
 
     HTTPServer(policy.split_host_port(listen), Handler).serve_forever()
+    return 0
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    sys.exit(main(*sys.argv[1:]))
