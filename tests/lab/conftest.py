@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tools.lab import checks, engine
+from tools.lab import checks, day2, engine
 from tools.lab.lab import Lab
 from tools.lab.stack import plan
 
@@ -36,6 +36,9 @@ class Ran:
 
     def __init__(self, lab: Lab, rows, seconds: float):
         self.lab, self.rows, self.seconds = lab, rows, seconds
+        self.plan = lab.plan
+        """The plan the checks ran on (a day-2 change gives the lab a new one)."""
+        self.checked = time.time()
 
     def group(self, name: str):
         rows = [r for r in self.rows if r.group == name]
@@ -58,3 +61,34 @@ def ran(stack: str, overrides: dict | None = None, run=checks.run_all):
         started = time.monotonic()
         rows = run(lab) if run else []
         yield Ran(lab, rows, time.monotonic() - started)
+
+
+# Stacks stood up once per test session; the day-2 scenarios run on them after every check has.
+STACKS = {
+    "aws-prod": ("prod", None, True),
+    "hcloud-prod": ("prod-hcloud", None, True),
+    # A fleet, with SSH open to an admin network so "22 only from admin" is tested both ways.
+    "hcloud-3+4-admin": (
+        "prod-hcloud",
+        {
+            "kumomta:mtaHosts": ["mta1", "mta2", "mta3"],
+            "kumomta:proxyHosts": ["proxy1", "proxy2", "proxy3", "proxy4"],
+            "kumomta:adminCidrs": ["198.51.100.7/32"],
+        },
+        False,
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def stack_lab(request):
+    """The stack named by the test's `stack_lab` parameter, checked, then changed (day 2), once for every test.
+    `plan` and `checked` are the plan the checks ran on and when they ended."""
+    stack, overrides, changes = STACKS[request.param]
+    for done in ran(stack, overrides, run=None):
+        done.plan = done.lab.plan
+        done.rows = checks.run_all(done.lab)
+        done.checked = time.time()
+        if changes:
+            done.rows += day2.run(done.lab)
+        yield done

@@ -10,24 +10,24 @@ command) on Hetzner, with the real kumomta-apply on the host (tools/lab/day2.py 
 
 import pytest
 
-from tests.lab.conftest import needs_lab, ran
-from tools.lab import day2
+from tests.lab.conftest import needs_lab
 
-pytestmark = needs_lab
+# The same labs as test_lab_stacks.py: the scenarios run on them once their checks are done (conftest).
+pytestmark = [needs_lab, pytest.mark.parametrize("stack_lab", ["aws-prod", "hcloud-prod"], indirect=True)]
 
 
-@pytest.fixture(scope="module", params=["prod", "prod-hcloud"])
-def lab(request):
-    yield from ran(request.param, run=day2.run)
+@pytest.fixture
+def lab(stack_lab):
+    return stack_lab
 
 
 def test_a_new_proxy_boots_gets_its_bundle_and_the_mta_delivers_through_both(lab):
     assert lab.failures("add-proxy") == []
     checks = [r.check for r in lab.group("add-proxy")]
     assert any("proxy2 booted and applied its first bundle" in c for c in checks)
-    # One message per proxy reached the test MX from that proxy's address, the new one included.
-    assert any(c.startswith("mta -> proxy2 -> test MX: from ") for c in checks)
-    assert any(c.startswith("mta -> proxy -> test MX: from ") for c in checks)
+    # A message through each proxy reached the test MX from that proxy's address, the new one included.
+    assert "mta -> proxy2 -> test MX within 30s of the delivery" in checks
+    assert "mta -> proxy -> test MX within 30s of the delivery" in checks
 
 
 def test_a_removed_proxy_is_no_longer_used_nor_named_by_any_firewall_rule(lab):
@@ -35,13 +35,13 @@ def test_a_removed_proxy_is_no_longer_used_nor_named_by_any_firewall_rule(lab):
     checks = [r.check for r in lab.group("remove-proxy")]
     assert "proxy2's namespace is gone (the server was deleted)" in checks
     assert not any("-> proxy2 ->" in c for c in checks)
-    assert "no message left through proxy2 after it was removed" in checks
+    assert any(c.endswith("kumod hands no message to proxy2 any more") for c in checks)
 
 
 def test_an_admin_network_opens_ssh_from_it_on_every_host_and_from_nowhere_else(lab):
     assert lab.failures("admin-ssh") == []
     rows = [r.check for r in lab.group("admin-ssh")]
-    hosts = [h.label for h in lab.lab.plan.hosts]
+    hosts = [h.label for h in lab.plan.hosts]
     for host in hosts:
         assert any(c.startswith(f"before: from admin, not reach {host} (public") for c in rows)
         assert any(c.startswith(f"after: from admin, reach {host} (public") for c in rows)
@@ -57,7 +57,7 @@ def test_a_rotated_token_is_401_for_the_old_and_200_for_the_new(lab):
 
 
 def test_every_running_host_runs_the_version_the_plan_wants_after_each_change(lab):
-    hosts = {h.label for h in lab.lab.plan.hosts}
+    hosts = {h.label for h in lab.plan.hosts}
     for group, more in (
         ("add-proxy", {"proxy2"}),
         ("remove-proxy", set()),
@@ -76,9 +76,9 @@ def test_an_nginx_site_that_fails_nginx_t_is_refused_and_the_mta_keeps_its_versi
 
 
 @pytest.mark.xfail(
-    strict=True,
     reason="components bug, reported: kumomta-apply's _inactive() accepts the first `is-active`, and a "
-    "Type=simple unit (kumoproxy.service) is active from the moment it is forked, before proxy-server fails",
+    "Type=simple unit (kumoproxy.service) is active from the moment it is forked, before proxy-server fails; "
+    "a race, so not strict: the real proxy-server sometimes fails before the check (rolled back) and sometimes not",
 )
 def test_a_kumoproxy_policy_it_cannot_start_on_is_rolled_back(lab):
     proxy = [r for r in lab.group("bad-version") if r.check.startswith(("proxy:", "make verify: proxy"))]

@@ -318,14 +318,9 @@ def delivery(lab: Lab, timeout: float = 20.0) -> list[Result]:
     proxies, mtas = plan.of_role(Role.PROXY), plan.of_role(Role.MTA)
     probes, wanted = [], {}
     for mta in mtas:
-        ca = str(lab.hosts[mta.label].root / "etc/nginx/kumomta-tls/fullchain.pem")
         for n in range(len(proxies)):
             rcpt = f"{mta.label}-{n}-{time.time_ns()}@{TEST_DOMAIN}"
-            body = {"envelope_sender": f"lab@{plan.settings.domain}", "recipients": [{"email": rcpt}],
-                    "content": f"Subject: kumolab {n}\n\nsent through {mta.label}\n"}  # fmt: skip
-            probes.append(("internet", {"kind": "https", "dst": mta.public_ip, "host": mta.fqdn, "method": "POST",
-                                        "path": INJECT, "cafile": ca, "src": lab.places.ping8[0],
-                                        "authorization": f"Bearer {plan.token}", "body": json.dumps(body)}))  # fmt: skip
+            probes.append(("internet", injection(lab, mta, rcpt)))
             wanted[f"<{rcpt}>"] = mta
     rows = []
     for (_, probe), got in zip(probes, _run(lab, probes), strict=True):
@@ -348,6 +343,15 @@ def delivery(lab: Lab, timeout: float = 20.0) -> list[Result]:
                 tail = [e for e in lab.journal(f"{mta.label}-kumod") if e.get("event") == "TransientFailure"][-2:]
                 rows.append(failed("delivery", name, f"the MX saw {sorted(arrived)}; kumod: {tail}"))
     return rows
+
+
+def injection(lab: Lab, mta: Host, rcpt: str) -> dict:
+    """The probe that injects one message to `rcpt` over HTTPS with the token, from the PING8 app."""
+    ca = str(lab.hosts[mta.label].root / "etc/nginx/kumomta-tls/fullchain.pem")
+    body = {"envelope_sender": f"lab@{lab.plan.settings.domain}", "recipients": [{"email": rcpt}],
+            "content": f"Subject: kumolab\n\nsent through {mta.label}\n"}  # fmt: skip
+    return {"kind": "https", "dst": mta.public_ip, "host": mta.fqdn, "method": "POST", "path": INJECT, "cafile": ca,
+            "src": lab.places.ping8[0], "authorization": f"Bearer {lab.plan.token}", "body": json.dumps(body)}  # fmt: skip
 
 
 def _gave_up(lab: Lab, mtas: list[Host], wanted: dict) -> bool:

@@ -5,9 +5,17 @@ answers like kumod (success_count, fail_count); the message is then delivered in
 as kumod's queues would: the recipient domain's MX through the host's resolver (/etc/resolv.conf),
 then, through the next egress source in turn, SOCKS5 to its `server` with BIND to its
 `source_address` and CONNECT to the MX on 25 (the handshake of KumoMTA's
-crates/kumod/src/egress_source.rs), then SMTP with its `ehlo_domain`. The sources are read from the
-policy file for each message, as kumod picks up a changed policy by itself (its config epoch,
-KumoMTA docs/reference/configuration.md); its HTTP listener is the one of its start.
+crates/kumod/src/egress_source.rs), then SMTP with its `ehlo_domain`, once (kumod would retry a
+transient failure after the queue's retry_interval, 20 minutes by default).
+
+A changed policy reaches the queues as it does in kumod (`Config`): the files under /opt/kumomta/etc
+are hashed every 10 seconds and a change starts a new config epoch (KumoMTA
+docs/reference/configuration.md, "Config Epoch"), as does POST /api/admin/bump-config-epoch; a
+destination's queue re-reads its configuration when its refresh_interval has passed (strategy
+Ttl, the default: 1 minute) or when the epoch changed (Epoch), and resolves its pool and sources
+through caches that keep each definition for its ttl (60 s by default)
+(crates/kumod/src/queue/queue.rs perform_config_refresh, crates/kumod/src/egress_source.rs
+EgressPool::resolve). The HTTP listener is the one of its start.
 
 Like kumod behind `trusted_hosts = { '127.0.0.1' }`, every path answers with admin rights (so a
 proxy that forwards /api/admin/* shows it), and a request still carrying an Authorization header
@@ -17,13 +25,15 @@ options: with --validate it only reads the policy, and exits 1 if the lab can't 
 its policy does not load).
 """
 
+import hashlib
 import http.server
-import itertools
 import json
+import os
 import socket
 import struct
 import sys
 import threading
+import time
 
 from tools.lab.standins import dns, policy
 from tools.lab.standins.common import HTTPServer, Journal, stop_on_term
@@ -83,6 +93,81 @@ def smtp(conn: socket.socket, ehlo: str, sender: str, recipient: str, content: s
     return final
 
 
+class Config:
+    """kumod's view of its policy: the config epoch, the pool and source caches, each queue's refresh."""
+
+    POLL = 10.0
+    ETC = "/opt/kumomta/etc"
+
+    def __init__(self, policy_path: str, journal: Journal):
+        self.path, self.journal = policy_path, journal
+        self.lock = threading.Lock()
+        self.epoch, self.digest = 0, self._digest()
+        self.pool: tuple[list[str], float] | None = None
+        self.sources: dict[str, tuple[dict, float]] = {}
+        self.queues: dict[str, dict] = {}
+        threading.Thread(target=self._monitor, daemon=True).start()
+
+    def _digest(self) -> str:
+        digest = hashlib.sha256()
+        for base, _, names in sorted(os.walk(self.ETC)):
+            for name in sorted(names):
+                if name.rpartition(".")[2] in ("lua", "json", "toml", "yaml"):
+                    with open(os.path.join(base, name), "rb") as f:
+                        digest.update(name.encode() + f.read())
+        return digest.hexdigest()
+
+    def _monitor(self) -> None:
+        while True:
+            time.sleep(self.POLL)
+            digest = self._digest()
+            if digest != self.digest:
+                self.digest = digest
+                self.bump("config change detected")
+
+    def bump(self, why: str) -> None:
+        with self.lock:
+            self.epoch += 1
+            self.journal.write(event="epoch", epoch=self.epoch, why=why)
+
+    def source_for(self, domain: str) -> dict:
+        """The next source of the domain's queue, its configuration refreshed first when due."""
+        now = time.monotonic()
+        with self.lock:
+            queue = self.queues.get(domain)
+            due = queue is None or (
+                queue["epoch"] != self.epoch if queue["strategy"] == "Epoch" else now >= queue["refresh_at"]
+            )
+            if due:
+                with open(self.path) as f:
+                    text = f.read()
+                strategy, interval = policy.queue_refresh(text)
+                names = self._pool(text, now)
+                if queue is None or queue["names"] != names:
+                    queue = {"names": names, "turn": 0}  # a new pool: a new source selector
+                queue.update(strategy=strategy, refresh_at=now + interval, epoch=self.epoch, text=text)
+                self.queues[domain] = queue
+            name = queue["names"][queue["turn"] % len(queue["names"])]
+            queue["turn"] += 1
+            return self._source(queue["text"], name, now)
+
+    def _pool(self, text: str, now: float) -> list[str]:
+        if self.pool is None or now >= self.pool[1]:
+            names = sorted(s["name"] for s in policy.kumod_sources(text))
+            self.pool = (names, now + policy.cache_ttl(text, "kumo.make_egress_pool"))
+        return self.pool[0]
+
+    def _source(self, text: str, name: str, now: float) -> dict:
+        cached = self.sources.get(name)
+        if cached is None or now >= cached[1]:
+            found = {s["name"]: s for s in policy.kumod_sources(text)}
+            if name not in found:
+                raise policy.PolicyError(f"no egress source named {name}")
+            cached = (found[name], now + policy.cache_ttl(text, "kumo.make_egress_source"))
+            self.sources[name] = cached
+        return cached[0]
+
+
 def main(journal_path: str, *args: str) -> int:
     stop_on_term()
     policy_path = args[args.index("--policy") + 1]
@@ -91,24 +176,24 @@ def main(journal_path: str, *args: str) -> int:
             text = f.read()
         listen = policy.kumod_listen(text)
         sources = policy.kumod_sources(text)
+        policy.queue_refresh(text)
+        policy.cache_ttl(text, "kumo.make_egress_pool")
+        policy.cache_ttl(text, "kumo.make_egress_source")
     except (OSError, policy.PolicyError) as err:
         print(f"kumod (lab stand-in): {policy_path}: {err}", file=sys.stderr)
         return 1
     if "--validate" in args:
         return 0
-    turn = itertools.count()
-    lock = threading.Lock()
     journal = Journal(journal_path)
     journal.write(event="start", listen=listen, sources=sources)
+    config = Config(policy_path, journal)
 
     def deliver(sender: str, recipient: str, content: str) -> None:
-        with open(policy_path) as f:
-            now = policy.kumod_sources(f.read())
-        with lock:
-            source = now[next(turn) % len(now)]
-        record = {"recipient": recipient, "source": source["name"]}
+        domain = recipient.rpartition("@")[2]
+        record = {"recipient": recipient}
         try:
-            domain = recipient.rpartition("@")[2]
+            source = config.source_for(domain)
+            record["source"] = source["name"]
             servers = dns.nameservers()
             (_, exchange), *_ = sorted(dns.resolve(domain, "MX", servers))
             mx = dns.resolve(exchange, "A", servers)[0]
@@ -135,6 +220,9 @@ def main(journal_path: str, *args: str) -> int:
                 return self._send(401, "kumod checks the bearer token it was given\n")
             if self.path == "/api/inject/v1" and self.command == "POST":
                 return self._inject(raw)
+            if self.path == "/api/admin/bump-config-epoch" and self.command == "POST":
+                config.bump("POST /api/admin/bump-config-epoch")
+                return self._send(200, "OK\n")
             if self.path.startswith("/api/admin/") or self.path in ("/metrics", "/metrics.json", "/rapidoc"):
                 return self._send(200, {"kumod": "stand-in", "path": self.path, "admin": True})
             return self._send(404, "not found\n")
