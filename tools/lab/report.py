@@ -48,6 +48,8 @@ def text(lab: Lab, results: list[Result], checks_seconds: float, verbose: bool =
     lines.append("not modelled: timers (the lab fires kumomta-sync itself), chrony, the units' sandboxing and users")
     for change in lab.changes:
         lines += _delivery(lab, change)
+    lines += [f"kumod     {r.check}: {r.reason}" for r in results if r.group in ("add-proxy", "remove-proxy")
+              and "within" in r.check and not r.check.startswith("before:")]  # fmt: skip
     t = lab.timing
     fleet = f"{len(lab.plan.of_role(Role.MTA))}+{len(lab.plan.of_role(Role.PROXY))}"
     lines.append(
