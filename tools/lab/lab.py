@@ -442,9 +442,8 @@ class Lab:
         host = self.plan.host(label)
         text = json.dumps(document, sort_keys=True, separators=(",", ":"))
         if self.plan.cloud == "aws":
-            (name,) = [n for n, p in self.plan.parameters.items() if n == host.poll[1]]
             channel.publish(self.ns("deploy"), f"https://{self.places.ssm}", self.dir / "ca" / "ca.pem", self.region,
-                            {name: {"type": "String", "value": text}}, [], self.dir / "deploy")  # fmt: skip
+                            {host.poll[1]: {"type": "String", "value": text}}, [], self.dir / "deploy")  # fmt: skip
             run = self.hosts[label]
             return channel.tick(run.enter, label, self.dir / "logs" / f"{label}-kumomta-sync.service.log",
                                 Path(self.journal_path(f"{label}-apply")))  # fmt: skip
