@@ -53,8 +53,9 @@ bench: $(DEV)
 verify: $(RUNTIME)
 	$(PY) -m tools.verify --stack $(STACK) $(VERIFY_ARGS)
 
-## The planned stack in network namespaces on this machine, checked on real packets (root). LAB_ARGS="--fleet 3+4 -v"
-lab: $(RUNTIME)
+## The planned stack in network namespaces on this machine, checked on real packets, then the day-2 changes
+## delivered through each cloud's channel, with their delivery times (root). LAB_ARGS="--fleet 3+4 -v"
+lab: $(DEV)
 	$(PY) -m tools.lab run --stack $(STACK) $(LAB_ARGS)
 
 ## Policy pack throughput: 10,000 rule resources through Analyze over gRPC.

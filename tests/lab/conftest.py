@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from tools.lab import checks, engine
+from tools.lab import checks, day2, engine
 from tools.lab.lab import Lab
 from tools.lab.stack import plan
 
-TOOLS = ("ip", "nft", "nginx", "dnsmasq", "openssl", "unshare", "ss")
+TOOLS = ("ip", "nft", "nginx", "dnsmasq", "openssl", "unshare", "nsenter", "ss", "sshd", "ssh", "sudo", "useradd")
 
 
 def _missing() -> str | None:
@@ -22,6 +22,8 @@ def _missing() -> str | None:
         return f"the lab needs {', '.join(absent)} (.ci/run installs them)"
     if subprocess.run(["ip", "netns", "list"], capture_output=True, check=False).returncode != 0:
         return "`ip netns` does not work on this machine"
+    if subprocess.run(["/usr/bin/python3", "-c", "import boto3"], capture_output=True, check=False).returncode != 0:
+        return "the lab's AWS hosts run kumomta-sync with Debian's python3-boto3 (.ci/run installs it)"
     return None
 
 
@@ -34,6 +36,9 @@ class Ran:
 
     def __init__(self, lab: Lab, rows, seconds: float):
         self.lab, self.rows, self.seconds = lab, rows, seconds
+        self.plan = lab.plan
+        """The plan the checks ran on (a day-2 change gives the lab a new one)."""
+        self.checked = time.time()
 
     def group(self, name: str):
         rows = [r for r in self.rows if r.group == name]
@@ -44,14 +49,46 @@ class Ran:
         return [f"{r.check}: {r.reason}" for r in self.group(name) if r.status.value == "fail"]
 
 
-def ran(stack: str, overrides: dict | None = None, run_checks: bool = True):
-    """Stand the stack up, run every check (unless told not to), yield the rows, tear down (also on failure)."""
+def ran(stack: str, overrides: dict | None = None, run=checks.run_all):
+    """Stand the stack up, run `run` on it (every check of checks.py unless told otherwise; None: nothing),
+    yield the rows, tear down (also on failure)."""
     if MISSING:
         pytest.skip(MISSING)
     for prefix in engine.stale_runs():
         engine.down(prefix)
     planned = plan(stack, overrides)
-    with Lab(planned) as lab:
+    with Lab(planned, overrides=overrides) as lab:
         started = time.monotonic()
-        rows = checks.run_all(lab) if run_checks else []
+        rows = run(lab) if run else []
         yield Ran(lab, rows, time.monotonic() - started)
+
+
+# Stacks stood up once per test session; the day-2 scenarios run on them after every check has.
+STACKS = {
+    "aws-prod": ("prod", None, True),
+    "hcloud-prod": ("prod-hcloud", None, True),
+    # A fleet, with SSH open to an admin network so "22 only from admin" is tested both ways.
+    "hcloud-3+4-admin": (
+        "prod-hcloud",
+        {
+            "kumomta:mtaHosts": ["mta1", "mta2", "mta3"],
+            "kumomta:proxyHosts": ["proxy1", "proxy2", "proxy3", "proxy4"],
+            "kumomta:adminCidrs": ["198.51.100.7/32"],
+        },
+        False,
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def stack_lab(request):
+    """The stack named by the test's `stack_lab` parameter, checked, then changed (day 2), once for every test.
+    `plan` and `checked` are the plan the checks ran on and when they ended."""
+    stack, overrides, changes = STACKS[request.param]
+    for done in ran(stack, overrides, run=None):
+        done.plan = done.lab.plan
+        done.rows = checks.run_all(done.lab)
+        done.checked = time.time()
+        if changes:
+            done.rows += day2.run(done.lab)
+        yield done

@@ -10,7 +10,7 @@ pytestmark = needs_lab
 
 @pytest.fixture(scope="module")
 def lab():
-    yield from ran("prod", run_checks=False)
+    yield from ran("prod", run=None)
 
 
 @pytest.mark.parametrize("fault", faults.FAULTS, ids=lambda f: f.name)

@@ -1,5 +1,5 @@
 """Teardown leaves nothing behind (namespaces, veths, processes, files), after a clean run, twice,
-after SIGINT and after the runner is killed outright."""
+after a re-plan added a host, after SIGINT and after the runner is killed outright."""
 
 import contextlib
 import os
@@ -40,6 +40,9 @@ def _commands() -> list[str]:
 def test_a_finished_lab_leaves_nothing_and_teardown_can_run_again():
     lab = Lab(plan("prod"))
     with lab:
+        # A proxy a re-plan added: its namespace is recorded before it is built, and goes too.
+        lab.change("add proxy2", {"kumomta:proxyHosts": ["proxy", "proxy2"]})
+        assert f"{lab.prefix}-proxy2" in engine.sh(["ip", "netns", "list"])
         pids = [p.pid for p in lab.processes]
         assert pids and lab.topology.namespaces
     assert leftovers(lab.prefix) == []
@@ -49,7 +52,7 @@ def test_a_finished_lab_leaves_nothing_and_teardown_can_run_again():
 
 
 def test_a_failure_while_standing_up_tears_down_what_was_built():
-    lab = Lab(plan("prod"))
+    lab = Lab(plan("prod-hcloud"))
     lab._sinks = lambda: (_ for _ in ()).throw(RuntimeError("planted"))  # fails after every service started
     try:
         with lab:

@@ -92,3 +92,20 @@ def test_a_hetzner_firewall_without_out_rules_allows_all_outbound(hcloud):
 def test_the_resolver_answers_at_the_clouds_real_addresses(aws, hcloud):
     assert set(topology.build(aws, "klt").places.resolvers) >= {"10.42.0.2", "169.254.169.253"}
     assert set(topology.build(hcloud, "klt").places.resolvers) >= {"185.12.64.1", "185.12.64.2"}
+
+
+def test_a_replan_that_adds_a_host_keeps_every_other_hosts_interfaces(aws):
+    # engine.update builds only what changed: a host's router interface is named after its label alone.
+    bigger = topology.build(plan("prod", {"kumomta:proxyHosts": ["proxy", "proxy2"]}), "klt")
+    before = topology.build(aws, "klt")
+    assert {k: v for k, v in bigger.interfaces.items() if k in before.interfaces} == before.interfaces
+    assert set(before.links) <= set(bigger.links)
+
+
+def test_pulumi_up_runs_from_the_deploy_node_at_deploy_cidrs_on_hetzner_and_ssm_is_out_on_the_internet(aws, hcloud):
+    hc = topology.build(hcloud, "klt").places
+    assert hc.deploy == "198.51.100.30" and hc.ssm is None  # Pulumi.prod-hcloud.yaml deployCidrs: 198.51.100.30/32
+    places = topology.build(aws, "klt").places
+    assert places.deploy == topology.DEPLOY_STRANGER  # AWS has no deployCidrs: its hosts pull from SSM
+    internet = next(link for link in topology.build(aws, "klt").links if link.a[0] == "internet")
+    assert f"{places.ssm}/32" in internet.a[1].addresses

@@ -92,3 +92,19 @@ def test_reachability_tells_refused_from_connected():
     assert probes.reachable("127.0.0.1", port, 1) == (False, f"127.0.0.1:{port} refused the connection")
     with listening() as open_port:
         assert probes.reachable("127.0.0.1", open_port, 1)[0] is True
+
+
+def test_a_dropped_connection_says_where_the_probes_must_run(monkeypatch):
+    # Both firewalls drop 443 from anywhere but ping8Cidrs and trustedCidrs: the connect times out.
+    def dropped(*args, **kwargs):
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(probes.socket, "create_connection", dropped)
+    stack = loopback_stack("mta.example.com", closed_port())
+    (inject, *_) = probes.tasks(stack, 0.3, probes.tls_context(None), Ports(https=443))
+    (row,) = inject.run()
+    assert row.status == Status.FAIL
+    assert row.reason == (
+        "127.0.0.1:443 as mta.example.com: no answer to the connection within 0.3s (filtered); "
+        "443 admits only ping8Cidrs and trustedCidrs: run these probes from a network in trustedCidrs"
+    )

@@ -1,11 +1,14 @@
 """`python -m tools.lab run --stack prod`: stand the planned stack up in namespaces, check it, tear it down.
 
 Commands:
-  run   up, every check (or `--only`), the report, down; exit 0 only when nothing failed
+  run   up, every check (or `--only`), then the day-2 scenarios (re-plans delivered to the running
+        hosts, with their delivery times), the report, down; exit 0 only when nothing failed
   up    up, print how to run `make verify` against it, stay up until Ctrl-C (or SIGTERM), then down
   down  tear down the named runs, or with `--stale` every run whose runner is gone
-Needs root, iproute2 (`ip netns`), nftables, nginx, dnsmasq and openssl. With KUMOMTA_SBIN
-pointing at a directory holding `kumod` and `proxy-server`, those run instead of the stand-ins.
+Needs root, iproute2 (`ip netns`), util-linux (unshare, nsenter), nftables, nginx, dnsmasq, openssl,
+OpenSSH (sshd and ssh), sudo and Debian's python3-boto3 (the hosts' own tools), and moto (the lab's
+SSM). With KUMOMTA_SBIN pointing at a directory holding `kumod` and `proxy-server`, those run instead
+of the stand-ins.
 """
 
 import argparse
@@ -19,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from components.settings import ConfigError
-from tools.lab import checks, engine, faults, report
+from tools.lab import checks, day2, engine, faults, report
 from tools.lab.lab import Lab
 from tools.lab.stack import PlanError, plan
 from tools.mockrun import StackFileError
@@ -34,13 +37,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"down {prefix}: {', '.join(engine.down(prefix)) or 'nothing left'}")
         return 0
     started = time.monotonic()
+    overrides = _overrides(args)
     try:
-        planned = plan(args.stack, _overrides(args))
+        planned = plan(args.stack, overrides)
     except (StackFileError, ConfigError, PlanError) as err:
         print(f"lab: {err}", file=sys.stderr)
         return 2
     planning = time.monotonic() - started
-    lab = Lab(planned, sbin=os.environ.get("KUMOMTA_SBIN") or None)
+    lab = Lab(planned, sbin=os.environ.get("KUMOMTA_SBIN") or None, overrides=overrides)
     lab.timing.plan = planning
     try:
         with lab:
@@ -56,7 +60,10 @@ def _run(lab: Lab, args: argparse.Namespace) -> int:
     """Checks, then teardown (so the report has its time), then the report."""
     undo = faults.named(args.fault).plant(lab) if args.fault else None
     started = time.monotonic()
-    results = checks.run_all(lab, set(args.only) if args.only else None)
+    only = set(args.only) if args.only else None
+    results = checks.run_all(lab, only)
+    if only is None or "day2" in only:
+        results += day2.run(lab)
     took = time.monotonic() - started
     if undo:
         undo()
@@ -101,7 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", help="override a config key, e.g. adminCidrs=[198.51.100.7/32]")
         if name == "run":
             p.add_argument(
-                "--only", type=lambda t: t.split(","), help=f"check groups: {','.join(g for g, _ in checks.ALL)}"
+                "--only",
+                type=lambda t: t.split(","),
+                help=f"check groups: {','.join(g for g, _ in checks.ALL)},day2 (day2 changes the stack: last)",
             )
             p.add_argument("--fault", choices=[f.name for f in faults.FAULTS], help="plant a fault first")
             p.add_argument("--json", type=Path, help="also write every row to this file")

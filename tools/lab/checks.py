@@ -3,9 +3,10 @@
 What each check expects is written here from the guide ("Ports and Firewall") and the README's
 promises, not from `components/matrix.py`, so a wrong matrix row is caught too:
 - the MTA takes 80 from anyone, 443 from the PING8 app and trusted networks, 22 from admin
-  networks when set, nothing else; kumod's 8000 answers on the MTA's loopback only;
+  networks when set (and on Hetzner from the deploy networks, the day-2 push), nothing else;
+  kumod's 8000 answers on the MTA's loopback only;
 - the proxy takes 5000 from the MTAs only (over private addresses), metrics from monitoring
-  only (when set), 22 from admin networks when set, nothing else;
+  only (when set), 22 as the MTA does, nothing else;
 - the MTA sends 5000 to the proxies, 443 to the PING8 app, DNS to its resolver, and with
   `packageEgress` 80/443 anywhere; never 25. The proxy sends 25 anywhere, DNS to its resolver,
   and with `packageEgress` 80/443. Nothing else leaves a host.
@@ -53,7 +54,7 @@ class Expect:
 def sources(lab: Lab) -> list[Source]:
     places, settings = lab.places, lab.plan.settings
     net = lab.plan.network
-    inside = {a: _in(a, net) for a in (places.monitoring, places.admin)}
+    inside = {a: _in(a, net) for a in (places.monitoring, places.admin, places.deploy)}
     out = [Source("internet", "internet", places.untrusted, "internet", False)]
     if places.ping8:
         out.append(Source("PING8 app", "internet", places.ping8[0], "ping8", False))
@@ -63,6 +64,8 @@ def sources(lab: Lab) -> list[Source]:
     out.append(Source("monitoring", "monitoring", None, monitoring, inside[places.monitoring]))
     admin = "admin" if settings.admin_cidrs else "internet"
     out.append(Source("admin", "admin", None, admin, inside[places.admin]))
+    deploy = "deploy" if settings.deploy_cidrs else "internet"
+    out.append(Source("deploy", "deploy", None, deploy, _in(places.deploy, net)))
     out += [Source(h.label, h.label, None, h.role.value, True) for h in lab.plan.hosts]
     return out
 
@@ -75,7 +78,10 @@ def inbound(lab: Lab, source: Source, host: Host, private: bool, port: int) -> t
     """Whether `host` takes `port` from `source` (the guide), and the guide's words for it."""
     settings = lab.plan.settings
     if port == 22:
-        return source.kind == "admin", "22 only from admin networks" + ("" if settings.admin_cidrs else " (none set)")
+        why = "22 only from admin networks" + ("" if settings.admin_cidrs else " (none set)")
+        if lab.plan.cloud == "hcloud":
+            why += " and the deploy networks (Hetzner's day-2 push)"
+        return source.kind == "admin" or (source.kind == "deploy" and lab.plan.cloud == "hcloud"), why
     if host.role == Role.MTA:
         if port == 80:
             return True, "80 from the public internet (ACME, redirect)"
@@ -168,16 +174,17 @@ LAYERS = {
 }
 
 
-def run_matrix(lab: Lab, layer: str = "both") -> list[Result]:
-    group, words = LAYERS[layer]
-    expects = matrix(lab, layer)
+def run_matrix(lab: Lab, layer: str = "both", port: int | None = None, group: str | None = None) -> list[Result]:
+    """The matrix on real packets; `port` probes that port only, `group` names the rows' group."""
+    default, words = LAYERS[layer]
+    group = group or default
+    expects = [e for e in matrix(lab, layer) if port is None or e.probe["port"] == port]
     with lab.layer(layer):
         results = _run(lab, [(e.source.node, e.probe) for e in expects])
     rows = []
     for e, got in zip(expects, results, strict=True):
-        port = e.probe["port"]
         verb = "reach" if e.want else "not reach"
-        name = f"{words}from {e.source.name}, {verb} {e.target} on {port}"
+        name = f"{words}from {e.source.name}, {verb} {e.target} on {e.probe['port']}"
         if got["reached"] == e.want:
             rows.append(passed(group, name, f"{got['detail']}: {e.why}"))
         else:
@@ -311,14 +318,9 @@ def delivery(lab: Lab, timeout: float = 20.0) -> list[Result]:
     proxies, mtas = plan.of_role(Role.PROXY), plan.of_role(Role.MTA)
     probes, wanted = [], {}
     for mta in mtas:
-        ca = str(lab.hosts[mta.label].root / "etc/nginx/kumomta-tls/fullchain.pem")
         for n in range(len(proxies)):
             rcpt = f"{mta.label}-{n}-{time.time_ns()}@{TEST_DOMAIN}"
-            body = {"envelope_sender": f"lab@{plan.settings.domain}", "recipients": [{"email": rcpt}],
-                    "content": f"Subject: kumolab {n}\n\nsent through {mta.label}\n"}  # fmt: skip
-            probes.append(("internet", {"kind": "https", "dst": mta.public_ip, "host": mta.fqdn, "method": "POST",
-                                        "path": INJECT, "cafile": ca, "src": lab.places.ping8[0],
-                                        "authorization": f"Bearer {plan.token}", "body": json.dumps(body)}))  # fmt: skip
+            probes.append(("internet", injection(lab, mta, rcpt)))
             wanted[f"<{rcpt}>"] = mta
     rows = []
     for (_, probe), got in zip(probes, _run(lab, probes), strict=True):
@@ -341,6 +343,15 @@ def delivery(lab: Lab, timeout: float = 20.0) -> list[Result]:
                 tail = [e for e in lab.journal(f"{mta.label}-kumod") if e.get("event") == "TransientFailure"][-2:]
                 rows.append(failed("delivery", name, f"the MX saw {sorted(arrived)}; kumod: {tail}"))
     return rows
+
+
+def injection(lab: Lab, mta: Host, rcpt: str) -> dict:
+    """The probe that injects one message to `rcpt` over HTTPS with the token, from the PING8 app."""
+    ca = str(lab.hosts[mta.label].root / "etc/nginx/kumomta-tls/fullchain.pem")
+    body = {"envelope_sender": f"lab@{lab.plan.settings.domain}", "recipients": [{"email": rcpt}],
+            "content": f"Subject: kumolab\n\nsent through {mta.label}\n"}  # fmt: skip
+    return {"kind": "https", "dst": mta.public_ip, "host": mta.fqdn, "method": "POST", "path": INJECT, "cafile": ca,
+            "src": lab.places.ping8[0], "authorization": f"Bearer {lab.plan.token}", "body": json.dumps(body)}  # fmt: skip
 
 
 def _gave_up(lab: Lab, mtas: list[Host], wanted: dict) -> bool:

@@ -28,9 +28,9 @@ class LabError(Exception):
     """Building the lab failed; the text says which step."""
 
 
-def sh(argv: Sequence[str], input: str | None = None, timeout: float = COMMAND_TIMEOUT) -> str:
+def sh(argv: Sequence[str], input: str | None = None, timeout: float = COMMAND_TIMEOUT, check: bool = True) -> str:
     done = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         raise LabError(f"`{' '.join(argv)}` failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout
 
@@ -43,18 +43,90 @@ def run_dir(prefix: str) -> Path:
     return STATE_ROOT / prefix
 
 
-def write_state(topology: Topology, extra: dict | None = None) -> Path:
-    """Record what this run will create, before creating it."""
+def write_state(topology: Topology, extra: dict | None = None, keep: Sequence[str] = ()) -> Path:
+    """Record what this run will create, before creating it (and, while changing, what it still has)."""
     directory = run_dir(topology.prefix)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {"prefix": topology.prefix, "owner": os.getpid(), "namespaces": topology.namespaces, **(extra or {})}
+    namespaces = sorted({*keep, *topology.namespaces})
+    state = {"prefix": topology.prefix, "owner": os.getpid(), "namespaces": namespaces, **(extra or {})}
     (directory / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     return directory
 
 
 def up(topology: Topology) -> None:
     """Namespaces, then links, then routes, then rulesets; any failure raises (the caller tears down)."""
+    _build(topology, topology.nodes, topology.links, {n.name: (n.local, n.routes) for n in topology.nodes})
     for node in topology.nodes:
+        if node.nft:
+            load_ruleset(topology.netns(node.name), node.nft)
+
+
+def update(old: Topology, new: Topology, extra: dict | None = None) -> list[str]:
+    """Turn the running `old` into `new` (a re-plan): nodes and links gone are removed, new ones built,
+    routes and local addresses changed, and each lab node's ruleset replaced where it changed. A host's
+    own ruleset is its own to change (its bundle), so a host's node is never reloaded here. The state
+    file names every namespace of both before anything is created. Returns the namespaces removed."""
+    write_state(new, extra, keep=old.namespaces)
+    old_nodes, new_nodes = {n.name: n for n in old.nodes}, {n.name: n for n in new.nodes}
+    gone = [name for name in old_nodes if name not in new_nodes]
+    for name in gone:
+        ns = old.netns(name)
+        _kill_all(ns)
+        with contextlib.suppress(LabError, subprocess.TimeoutExpired):
+            sh(["ip", "netns", "del", ns])
+        shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
+    for link in set(old.links) - set(new.links):
+        (node, iface) = link.a
+        if node in new_nodes:
+            with contextlib.suppress(LabError):
+                sh(["ip", "-n", old.netns(node), "link", "del", iface.name])
+    added = [n for name, n in new_nodes.items() if name not in old_nodes]
+    batches: dict[str, list[str]] = {}
+    for name, node in new_nodes.items():
+        before = old_nodes.get(name)
+        if before is None:
+            continue
+        lines = [f"addr del {a}/32 dev lo" for a in before.local if a not in node.local]
+        lines += [_route("del", r) for r in before.routes if r not in node.routes and _route_survives(r, new, name)]
+        if lines:
+            batches[new.netns(name)] = lines
+    for ns, lines in batches.items():
+        sh(["ip", "-n", ns, "-force", "-batch", "-"], input="\n".join(lines) + "\n", check=False)
+    new_links = set(new.links) - set(old.links)
+    relinked = {(node, iface.name) for link in new_links for node, iface in (link.a, link.b)}
+    wanted = {}
+    for name, node in new_nodes.items():
+        before = old_nodes.get(name)
+        if before is None:
+            wanted[name] = (node.local, node.routes)
+            continue
+        local = tuple(a for a in node.local if a not in before.local)
+        # A route through a re-created link went with the old one.
+        routes = tuple(r for r in node.routes if r not in before.routes or (name, r.dev) in relinked)
+        wanted[name] = (local, routes)
+    _build(new, tuple(added), tuple(new_links), wanted)
+    for name, node in new_nodes.items():
+        before = old_nodes.get(name)
+        if node.nft and name not in new.hosts and (before is None or before.nft != node.nft):
+            load_ruleset(new.netns(name), "flush ruleset\n" + node.nft)
+    return [old.netns(name) for name in gone]
+
+
+def _route_survives(route, new: Topology, node: str) -> bool:
+    """A route whose device is gone went with it; deleting it again would only fail."""
+    return any(iface.name == route.dev for link in new.links for n, iface in (link.a, link.b) if n == node)
+
+
+def _route(verb: str, route) -> str:
+    line = f"route {verb} {route.dst} dev {route.dev}"
+    line += f" via {route.via}" if route.via else ""
+    line += f" src {route.src}" if route.src else ""
+    return line
+
+
+def _build(topology: Topology, nodes, links, wanted: dict[str, tuple]) -> None:
+    """Create `nodes` and `links`, then add each node's (local addresses, routes) of `wanted`."""
+    for node in nodes:
         ns = topology.netns(node.name)
         sh(["ip", "netns", "add", ns])
         sh(["ip", "-n", ns, "link", "set", "lo", "up"])
@@ -62,38 +134,29 @@ def up(topology: Topology) -> None:
         settings += ["net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]
         settings.append(f"net.ipv4.ip_forward={int(node.forward)}")
         in_ns(ns, ["sysctl", "-q", "-w", *settings])
-    batches: dict[str, list[str]] = {topology.netns(n.name): [] for n in topology.nodes}
-    for link in topology.links:
+    batches: dict[str, list[str]] = {}
+    sysctls: dict[str, list[str]] = {}
+    for link in links:
         (node_a, a), (node_b, b) = link.a, link.b
         ns_a, ns_b = topology.netns(node_a), topology.netns(node_b)
         sh(["ip", "link", "add", a.name, "netns", ns_a, "type", "veth", "peer", "name", b.name, "netns", ns_b])
         for ns, iface in ((ns_a, a), (ns_b, b)):
-            batches[ns] += [f"addr add {address} dev {iface.name}" for address in iface.addresses]
+            batches.setdefault(ns, []).extend(f"addr add {address} dev {iface.name}" for address in iface.addresses)
             batches[ns].append(f"link set {iface.name} up")
-    sysctls: dict[str, list[str]] = {}
-    for link in topology.links:
-        for node, iface in (link.a, link.b):
             if iface.proxy_arp:
                 # Answer at once: the kernel otherwise waits up to 0.8 s (proxy_delay), longer than a probe's patience.
-                sysctls.setdefault(topology.netns(node), []).extend(
+                sysctls.setdefault(ns, []).extend(
                     [f"net.ipv4.conf.{iface.name}.proxy_arp=1", f"net.ipv4.neigh.{iface.name}.proxy_delay=0"]
                 )
-    for node in topology.nodes:
-        ns = topology.netns(node.name)
-        batches[ns] += [f"addr add {address}/32 dev lo" for address in node.local]
-        for route in node.routes:
-            line = f"route add {route.dst} dev {route.dev}"
-            line += f" via {route.via}" if route.via else ""
-            line += f" src {route.src}" if route.src else ""
-            batches[ns].append(line)
+    for name, (local, routes) in wanted.items():
+        ns = topology.netns(name)
+        batches.setdefault(ns, []).extend(f"addr add {address}/32 dev lo" for address in local)
+        batches[ns].extend(_route("add", route) for route in routes)
     for ns, lines in batches.items():
         if lines:
             sh(["ip", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n")
     for ns, settings in sysctls.items():
         in_ns(ns, ["sysctl", "-q", "-w", *settings])
-    for node in topology.nodes:
-        if node.nft:
-            load_ruleset(topology.netns(node.name), node.nft)
 
 
 def load_ruleset(ns: str, ruleset: str) -> None:

@@ -1,15 +1,16 @@
-"""What each host runs, read from its user data: its files, its resolver, and the boot steps this machine can run.
+"""A lab host's machine: its own file system over the machine's, its processes' way in, its resolvers.
 
-A host's files (cloud-init `write_files`) are laid out under the run directory and mounted over
-the machine's /etc, /opt, /usr/local and /var with overlayfs, in a private mount namespace of
-the host's processes only (`enter`), so nginx, the scripts and the daemons find every rendered
-file at its rendered path and nothing of the machine changes. Two things go through iproute2's
-/etc/netns/<ns>/ instead, so that every process in the namespace (also `make verify`'s inside
-checks) sees them: resolv.conf (the resolvers the host uses) and /etc/ssl (the lab's CA as the
-host's trust store).
+Each host has one mount namespace for its life, held by a process that sleeps in it: overlayfs over
+the machine's /etc, /home, /opt, /usr/local and /var (the host's own files in the run directory,
+the machine's untouched), its own /run, and iproute2's /etc/netns/<ns>/ files (resolv.conf, and the
+lab's CA as the host's trust store) bound over /etc. Everything that runs on the host enters that
+namespace and the host's network namespace (`enter`), so nginx, sshd, kumomta-apply and the
+services all see one host, as on a real machine, and a file kumomta-apply renames into place is the
+file the next reload reads.
 
-`BOOT` says which `runcmd` lines the lab runs and how; the others (package installs, the spool
-volume, certbot's timer) are listed in the report as not run here.
+Before its first boot the host gets the lab's image (`image`): the machine's tools, plus the lab's
+`systemctl` (it asks the lab's manager, tools/lab/systemd.py) and `networkctl` (the lab's links
+are static). The first boot itself is tools/lab/firstboot.py, run in the host.
 """
 
 import re
@@ -21,55 +22,181 @@ from tools.lab.stack import Host
 from tools.lab.standins import policy
 from tools.lab.topology import Places
 
-OVERLAID = ("etc", "opt", "usr/local", "var")
-RESOLVED_DROPINS = re.compile(r"^/etc/systemd/resolved\.conf\.d/[^/]+\.conf$")
+OVERLAID = ("etc", "home", "opt", "usr/local", "var")
+RESOLVED_DROPIN = "/etc/systemd/resolved.conf.d/kumomta.conf"
+SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-# runcmd line -> what the lab does with it. "run": the line itself, on the host (`enter`).
-BOOT = (
-    (re.compile(r"^nft -f /etc/nftables\.conf$"), "firewall"),
-    (re.compile(r"^/usr/local/sbin/kumomta-tls-placeholder "), "run"),
-    (re.compile(r"^/usr/local/sbin/kumoproxy-address "), "run"),
-    (re.compile(r"systemctl enable --now kumomta-token\.service"), "token"),
-    (re.compile(r"systemctl restart kumomta\.service"), "kumod"),
-    (re.compile(r"systemctl restart nginx\.service"), "nginx"),
-    (re.compile(r"systemctl enable --now kumoproxy\.service"), "kumoproxy"),
-)
+# The kumomta package's units (KumoMTA assets/kumomta.service and assets/kumo-tsa-daemon.service, which
+# assets/build-deb.sh installs under /usr/lib/systemd/system); here under /usr/local/lib/systemd/system,
+# systemd's search path for local units, as /usr is the machine's.
+KUMOMTA_UNIT = """[Unit]
+Description=KumoMTA SMTP service
+After=syslog.target network.target
+
+[Service]
+Type=simple
+Restart=always
+EnvironmentFile=-/opt/kumomta/etc/kumo-common.env
+EnvironmentFile=-/opt/kumomta/etc/kumod.env
+ExecStart=/opt/kumomta/sbin/kumod --policy /opt/kumomta/etc/policy/init.lua --user kumod
+TimeoutStopSec=300
+
+[Install]
+WantedBy=multi-user.target
+"""
+TSA_UNIT = """[Unit]
+Description=KumoMTA Traffic Shaping Automation service
+After=syslog.target network.target
+
+[Service]
+Type=simple
+Restart=always
+ExecStart=/opt/kumomta/sbin/tsa-daemon --policy /opt/kumomta/etc/policy/tsa_init.lua
+User=kumod
+
+[Install]
+WantedBy=multi-user.target
+"""
 
 
 @dataclass(frozen=True)
-class Step:
-    line: str
-    action: str | None
-    """None: not run here."""
+class Machine:
+    """Where a host's own files live on this machine, and how a process gets into the host."""
+
+    base: Path
+
+    @property
+    def root(self) -> Path:
+        """overlayfs upper directories: what the host wrote over the machine's files."""
+        return self.base / "root"
+
+    @property
+    def work(self) -> Path:
+        return self.base / "work"
+
+    @property
+    def run(self) -> Path:
+        """The host's /run."""
+        return self.base / "run"
+
+    @property
+    def enter(self) -> Path:
+        return self.base / "enter"
+
+    @property
+    def holder_pid(self) -> Path:
+        return self.base / "holder.pid"
+
+    def path(self, path: str) -> Path:
+        """A path of the host as this machine sees it: the host's own file, else the machine's below it."""
+        if path == "/run" or path.startswith("/run/"):
+            return self.run / path[len("/run/") :]
+        own = self.root / path.lstrip("/")
+        if any(path.startswith(f"/{top}/") for top in OVERLAID) and own.exists():
+            return own
+        return Path(path)
+
+    def prepare(self) -> None:
+        for top in OVERLAID:
+            (self.root / top).mkdir(parents=True, exist_ok=True)
+            (self.work / top).mkdir(parents=True, exist_ok=True)
+        self.run.mkdir(parents=True, exist_ok=True)
+
+    def holder(self, ns: str, run_dir: Path) -> str:
+        """The script of the process that holds the host's mount namespace, started in its network namespace."""
+        mounts = " ".join(OVERLAID)
+        return f"""set -e
+# Holds {ns}'s mount namespace: the host's files over the machine's, its own /run, then sleeps.
+exec 3<{run_dir}
+for d in {mounts}; do
+  mount -t overlay kumolab -o "lowerdir=/$d,upperdir={self.root}/$d,workdir={self.work}/$d" "/$d"
+done
+for f in /etc/netns/{ns}/*; do
+  [ -e "$f" ] && mount --bind "$f" "/etc/${{f##*/}}"
+done
+mount --bind {self.run} /run
+mkdir -p {run_dir}
+mount -c --bind /proc/self/fd/3 {run_dir}
+exec 3<&-
+touch {self.base}/mounted
+exec sleep 86400
+"""
+
+    def enter_script(self) -> str:
+        return f"""#!/bin/sh
+# Runs a command on the lab host: in its network and mount namespaces (see tools/lab/hosts.py).
+exec nsenter --target "$(cat {self.holder_pid})" --mount --net -- "$@"
+"""
 
 
-def steps(host: Host) -> list[Step]:
-    out = []
-    for line in host.runcmd:
-        action = next((a for pattern, a in BOOT if pattern.search(line)), None)
-        out.append(Step(line, action))
-    return out
+def image(machine: Machine, label: str, python: str, root: Path, socket_path: Path, journal: Path) -> None:
+    """The lab's own tools in the host before its first boot (the rest of the image is the machine's)."""
+    sbin = machine.root / "usr/local/sbin"
+    sbin.mkdir(parents=True, exist_ok=True)
+    tools = {
+        "systemctl": f"""#!/bin/sh
+# The lab's systemctl: the host's units, run by the lab's manager (tools/lab/systemd.py).
+PYTHONPATH={root} exec {python} -m tools.lab.standins.systemctl {socket_path} {label} "$@"
+""",
+        "networkctl": """#!/bin/sh
+# The lab's networkctl: the lab's links are static; systemd-networkd is not modelled.
+exit 0
+""",
+        # kumomta-sync runs kumomta-apply through this when the lab fires the timer, to time it.
+        "kumolab-timed-apply": f"""#!/bin/sh
+start=$(date +%s.%N)
+/usr/local/sbin/kumomta-apply "$@"
+code=$?
+printf '{{"event": "apply", "args": "%s", "start": %s, "end": %s, "code": %s}}\\n' "$*" "$start" "$(date +%s.%N)" \
+  "$code" >> {journal}
+exit $code
+""",
+    }
+    for name, text in tools.items():
+        (sbin / name).write_text(text)
+        (sbin / name).chmod(0o755)
 
 
-def resolvers(host: Host, places: Places) -> tuple[list[str], str]:
+def package_files(label: str, python: str, root: Path, sbin: Path | None, journals: Path) -> list[dict]:
+    """What the kumomta package installs that the lab needs: its units, and kumod and proxy-server (the
+    stand-ins, or KUMOMTA_SBIN's real binaries)."""
+    if sbin:
+        kumod = f'#!/bin/sh\nexec {sbin}/kumod "$@"\n'
+        proxy = f'#!/bin/sh\nexec {sbin}/proxy-server "$@"\n'
+    else:
+        env = f"PYTHONPATH={root} exec {python} -m"
+        kumod = f'#!/bin/sh\n{env} tools.lab.standins.kumod {journals}/{label}-kumod.jsonl "$@"\n'
+        proxy = f'#!/bin/sh\n{env} tools.lab.standins.kumoproxy {journals}/{label}-kumoproxy.jsonl "$@"\n'
+    return [
+        {"path": "/usr/local/lib/systemd/system/kumomta.service", "content": KUMOMTA_UNIT, "mode": "0644"},
+        {"path": "/usr/local/lib/systemd/system/kumo-tsa-daemon.service", "content": TSA_UNIT, "mode": "0644"},
+        {"path": "/opt/kumomta/sbin/kumod", "content": kumod, "mode": "0755"},
+        {"path": "/opt/kumomta/sbin/proxy-server", "content": proxy, "mode": "0755"},
+    ]
+
+
+def resolvers(host: Host, places: Places, dropin: str | None) -> tuple[list[str], str]:
     """The nameservers the host uses, and where they come from.
 
-    systemd-resolved uses the global `DNS=` of its drop-ins and, beside them, the servers DHCP
-    hands each link (unless the network config turns that off); without a drop-in only DHCP's.
+    systemd-resolved uses the global `DNS=` of its drop-in and, beside them, the servers DHCP hands
+    each link (unless the network config turns that off); without a drop-in only DHCP's.
     """
     configured = []
-    for path, f in host.files.items():
-        if RESOLVED_DROPINS.match(path):
-            for line in f.content.splitlines():
-                key, _, value = line.partition("=")
-                if key.strip() == "DNS":
-                    configured += [v.split("#")[0].split("%")[0] for v in value.split()]
+    for line in (dropin or "").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "DNS":
+            configured += [v.split("#")[0].split("%")[0] for v in value.split()]
     if not configured:
-        return list(places.dhcp_resolvers), "the cloud's DHCP (no resolver configuration in the user data)"
+        return list(places.dhcp_resolvers), "the cloud's DHCP (no resolver configuration)"
     dhcp_off = any(_turns_off_dhcp_dns(host, path) for path in host.files)
     servers = configured if dhcp_off else [*configured, *places.dhcp_resolvers]
     where = "resolved drop-in" + ("" if dhcp_off else " and the cloud's DHCP")
     return list(dict.fromkeys(servers)), where
+
+
+def resolv_conf(label: str, servers: list[str], origin: str) -> str:
+    lines = [f"# {label}: {origin}", *(f"nameserver {s}" for s in servers), "options timeout:1 attempts:1"]
+    return "\n".join(lines) + "\n"
 
 
 def _turns_off_dhcp_dns(host: Host, path: str) -> bool:
@@ -78,37 +205,6 @@ def _turns_off_dhcp_dns(host: Host, path: str) -> bool:
     if not re.search(r"\[DHCPv4\]\W+UseDNS=no", text):
         return False
     return path.startswith("/etc/systemd/network/") or any(line.split()[0] == path for line in host.runcmd if line)
-
-
-def lay_out(host: Host, root: Path, work: Path) -> None:
-    """The host's files under `root`, with their permissions; overlayfs work dirs under `work`."""
-    for top in OVERLAID:
-        (root / top).mkdir(parents=True, exist_ok=True)
-        (work / top).mkdir(parents=True, exist_ok=True)
-    for path, f in host.files.items():
-        dest = root / path.lstrip("/")
-        if not any(path.startswith(f"/{top}/") for top in OVERLAID):
-            raise ValueError(f"{host.label}: {path} is outside the overlaid {OVERLAID}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(f.content)
-        dest.chmod(int(f.permissions, 8))
-
-
-def enter_script(ns: str, root: Path, work: Path) -> str:
-    mounts = " ".join(OVERLAID)
-    return f"""#!/bin/sh
-# Runs a command as on the lab host: in its network namespace, its files over the machine's (overlayfs),
-# in a mount namespace of its own that dies with the command.
-exec ip netns exec {ns} unshare --mount --propagation private /bin/sh -c '
-set -e
-for d in {mounts}; do
-  mount -t overlay kumolab -o "lowerdir=/$d,upperdir={root}/$d,workdir={work}/$d" "/$d"
-done
-for f in /etc/netns/{ns}/*; do
-  [ -e "$f" ] && mount --bind "$f" "/etc/${{f##*/}}"
-done
-exec "$@"' enter "$@"
-"""
 
 
 def trust_store(directory: Path, ca_pem: str) -> None:
@@ -132,16 +228,16 @@ def nginx_ports(host: Host) -> list[int]:
     return sorted({int(p) for p in re.findall(r"^\s*listen\s+(\d+)", site, re.MULTILINE)})
 
 
-def kumoproxy_unit(host: Host) -> tuple[str, str, list[str]]:
-    """(EnvironmentFile, policy path, ExecStart argv) of the rendered kumoproxy.service."""
-    unit = host.files[file_named(host, "/kumoproxy.service")].content
-    env_file = (policy.unit_value(unit, "EnvironmentFile") or "").lstrip("-")
-    argv = (policy.unit_value(unit, "ExecStart") or "").split()
-    if "--proxy-config" not in argv:
-        raise ValueError(f"{host.label}: kumoproxy.service starts no --proxy-config")
-    return env_file, argv[argv.index("--proxy-config") + 1], argv
+def proxy_ready(host: Host, env_text: str) -> list[tuple[str, str, int]]:
+    """Where the host's KumoProxy listens once up: its SOCKS5 and, when set, its metrics listener."""
+    listeners = policy.proxy_listeners(host.files[file_named(host, "/proxy/proxy.lua")].content,
+                                       policy.env_file(env_text))  # fmt: skip
+    ready = [("tcp", *policy.split_host_port(listeners["socks"]))]
+    if listeners["metrics"]:
+        ready.append(("tcp", *policy.split_host_port(listeners["metrics"])))
+    return ready
 
 
-def token_unit(host: Host) -> list[str]:
-    unit = host.files[file_named(host, "/kumomta-token.service")].content
-    return (policy.unit_value(unit, "ExecStart") or "").split()
+def kumod_ready(host: Host) -> list[tuple[str, str, int]]:
+    listen = policy.kumod_listen(host.files[file_named(host, "/policy/init.lua")].content)
+    return [("tcp", *policy.split_host_port(listen))]

@@ -1,13 +1,18 @@
 """What the planned stack says, read once from the program's registrations under Pulumi's mocks.
 
 Everything the lab builds comes from here: each host's addresses, its cloud firewall rules as the
-program registered them (security-group rules or Hetzner firewall rules, one peer each), and the
-files and commands of its cloud-init user data. Nothing is re-derived from `components/`.
+program registered them (security-group rules or Hetzner firewall rules, one peer each), its first
+boot (the cloud-init user data), and its bundle as its day-2 channel carries it: on AWS the SSM
+parameters `up` writes (the host's bundle, the secrets it names), on Hetzner the SSH push
+(`command:remote:Command`: where it connects, with which key, pinning which host key, and the
+bundle on stdin). Nothing is re-derived from `components/`.
 """
 
 import base64
 import gzip
 import ipaddress
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +37,19 @@ class File:
 
 
 @dataclass(frozen=True)
+class Push:
+    """Hetzner's day-2 channel for one host, as registered: `up` runs `command` over SSH with `stdin`."""
+
+    host: str
+    user: str
+    private_key: str = field(repr=False)
+    host_key: str
+    """The host's public key the push pins."""
+    command: str
+    stdin: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Host:
     label: str
     role: Role
@@ -41,8 +59,21 @@ class Host:
     subnet: ipaddress.IPv4Network
     guards: tuple[str, ...]
     """IDs of the security groups (AWS) or firewalls (Hetzner) that guard it."""
+    boot: dict = field(repr=False)
+    """The cloud-config of its first boot."""
+    bundle: dict = field(repr=False)
+    """Its bundle as the channel carries it (on AWS secrets are named, not carried)."""
     files: dict[str, File] = field(repr=False)
-    runcmd: tuple[str, ...] = field(repr=False)
+    """Its files once the bundle is applied: the first boot's, then the bundle's (secrets resolved)."""
+    config_version: str
+    poll: tuple[str, str] | None = None
+    """AWS: (region, parameter) its kumomta-sync.service polls; `up` writes its bundle to `<label>-bundle`."""
+    push: Push | None = field(default=None, repr=False)
+    """Hetzner: the SSH push `up` hands it its bundle with."""
+
+    @property
+    def runcmd(self) -> tuple[str, ...]:
+        return tuple(c if isinstance(c, str) else " ".join(c) for c in self.boot.get("runcmd", []))
 
 
 @dataclass(frozen=True)
@@ -59,6 +90,12 @@ class CloudRule:
 
 
 @dataclass(frozen=True)
+class Parameter:
+    type: str
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Plan:
     stack: str
     settings: Settings
@@ -68,6 +105,8 @@ class Plan:
     """The VPC (AWS) or the private network (Hetzner)."""
     token: str = field(repr=False)
     outputs: dict = field(repr=False)
+    parameters: dict[str, "Parameter"] = field(default_factory=dict, repr=False)
+    """AWS: every SSM parameter the program registers, by name (the bundles and the secrets they name)."""
 
     @property
     def cloud(self) -> str:
@@ -96,9 +135,16 @@ def read(run: Run, settings: Settings) -> Plan:
         raise PlanError("the plan has no `hosts` output")
     by_id = {r.id: r for r in run.registrations if r.custom}
     reader = _aws if settings.cloud == "aws" else _hcloud
-    hosts, rules, network = reader(run, by_id, entries)
+    parameters = {
+        _reveal(r.inputs["name"]): Parameter(
+            r.inputs["type"], _reveal(r.inputs.get("insecureValue") or r.inputs["value"])
+        )
+        for r in run.of_type("aws:ssm/parameter:Parameter")
+    }
+    hosts, rules, network = reader(run, by_id, entries, parameters)
     order = sorted(hosts, key=lambda h: (list(Role).index(h.role), h.label))
-    return Plan(run.stack, settings, tuple(order), tuple(rules), network, str(outputs.get("injectToken", "")), outputs)
+    token = str(outputs.get("injectToken", ""))
+    return Plan(run.stack, settings, tuple(order), tuple(rules), network, token, outputs, parameters)
 
 
 def cloud_config(user_data: str) -> dict:
@@ -108,11 +154,25 @@ def cloud_config(user_data: str) -> dict:
     return document
 
 
-def _host(label: str, entry: dict, subnet: str, guards: list[str], user_data: str) -> Host:
+def bundle_value(value: str) -> dict:
+    """A bundle parameter's value: JSON, or gzip and base64 behind `gz:` (as kumomta-sync decodes it)."""
+    if value.startswith("gz:"):
+        value = gzip.decompress(base64.b64decode(value[3:])).decode()
+    return json.loads(value)
+
+
+def _host(label: str, entry: dict, subnet: str, guards: list[str], user_data: str, bundle: dict, secrets, **channel):
     doc = cloud_config(user_data)
     files = {
         f["path"]: File(f.get("content", ""), str(f.get("permissions", "0644"))) for f in doc.get("write_files", [])
     }
+    for f in bundle.get("files", []):
+        content = f.get("content")
+        if content is None:
+            if f.get("parameter") not in secrets:
+                raise PlanError(f"{label}: the bundle names {f.get('parameter')!r}, which the plan does not register")
+            content = secrets[f["parameter"]].value
+        files[f["path"]] = File(content, f.get("mode", "0644"))
     return Host(
         label=label,
         role=Role(entry["role"]),
@@ -121,12 +181,15 @@ def _host(label: str, entry: dict, subnet: str, guards: list[str], user_data: st
         private_ip=entry["privateIp"],
         subnet=ipaddress.ip_network(subnet),
         guards=tuple(guards),
+        boot=doc,
+        bundle=bundle,
         files=files,
-        runcmd=tuple(c if isinstance(c, str) else " ".join(c) for c in doc.get("runcmd", [])),
+        config_version=str(entry.get("configVersion", "")),
+        **channel,
     )
 
 
-def _aws(run: Run, by_id: dict[str, Registration], entries: dict):
+def _aws(run: Run, by_id: dict[str, Registration], entries: dict, parameters: dict[str, Parameter]):
     vpcs = run.of_type("aws:ec2/vpc:Vpc")
     if len(vpcs) != 1:
         raise PlanError("the lab models a dedicated VPC (kumomta:aws without vpcId/subnetId)")
@@ -136,7 +199,10 @@ def _aws(run: Run, by_id: dict[str, Registration], entries: dict):
         eni = by_id[instance.inputs["primaryNetworkInterface"]["networkInterfaceId"]]
         subnet = by_id[eni.inputs["subnetId"]].inputs["cidrBlock"]
         user_data = gzip.decompress(base64.b64decode(_reveal(instance.inputs["userDataBase64"]))).decode()
-        hosts.append(_host(label, entry, subnet, list(eni.inputs.get("securityGroups", [])), user_data))
+        name = _reveal(_named(run, f"{label}-bundle", "aws:ssm/parameter:Parameter").inputs["name"])
+        bundle = bundle_value(parameters[name].value)
+        guards = list(eni.inputs.get("securityGroups", []))
+        hosts.append(_host(label, entry, subnet, guards, user_data, bundle, parameters, poll=_polls(label, user_data)))
     rules = []
     for kind, direction in (("Ingress", "in"), ("Egress", "out")):
         for r in run.of_type(f"aws:vpc/securityGroup{kind}Rule:SecurityGroup{kind}Rule"):
@@ -158,7 +224,7 @@ def _sg_rule(r: Registration, direction: str) -> CloudRule:
     return CloudRule(i["securityGroupId"], direction, protocol, ports, peer, i.get("referencedSecurityGroupId"), r.name)
 
 
-def _hcloud(run: Run, by_id: dict[str, Registration], entries: dict):
+def _hcloud(run: Run, by_id: dict[str, Registration], entries: dict, parameters: dict[str, Parameter]):
     networks = run.of_type("hcloud:index/network:Network")
     if len(networks) != 1:
         raise PlanError("the lab models one Hetzner private network")
@@ -175,7 +241,9 @@ def _hcloud(run: Run, by_id: dict[str, Registration], entries: dict):
         user_data = _reveal(server.inputs["userData"])
         if not user_data.startswith("#cloud-config"):
             user_data = gzip.decompress(base64.b64decode(user_data)).decode()
-        hosts.append(_host(label, entry, subnet, guards, user_data))
+        push = _push(_named(run, f"{label}-sync", "command:remote:Command"))
+        bundle = json.loads(push.stdin)
+        hosts.append(_host(label, entry, subnet, guards, user_data, bundle, parameters, push=push))
     rules = []
     for fw in run.of_type("hcloud:index/firewall:Firewall"):
         for n, rule in enumerate(fw.inputs.get("rules") or []):
@@ -187,6 +255,36 @@ def _hcloud(run: Run, by_id: dict[str, Registration], entries: dict):
                     CloudRule(fw.id, rule["direction"], rule["protocol"], ports, peer, None, f"{fw.name}[{n}]")
                 )
     return hosts, rules, ipaddress.ip_network(networks[0].inputs["ipRange"])
+
+
+def _polls(label: str, user_data: str) -> tuple[str, str]:
+    """(region, parameter) of the host's kumomta-sync.service, as its first boot writes it."""
+    for f in cloud_config(user_data).get("write_files", []):
+        if f["path"].endswith("/kumomta-sync.service"):
+            found = re.search(r"^ExecStart=\S*kumomta-sync (\S+) (\S+)\s*$", f.get("content", ""), re.MULTILINE)
+            if found:
+                return found.group(1), found.group(2)
+    raise PlanError(f"{label}: the user data has no kumomta-sync.service that names a region and a parameter")
+
+
+def _push(command: Registration) -> Push:
+    i = {k: _reveal(v) for k, v in command.inputs.items()}
+    connection = i["connection"]
+    return Push(
+        host=connection["host"],
+        user=connection["user"],
+        private_key=_reveal(connection["privateKey"]),
+        host_key=connection["hostKey"].strip(),
+        command=i["update"] or i["create"],
+        stdin=i["stdin"],
+    )
+
+
+def _named(run: Run, name: str, type_: str) -> Registration:
+    found = [r for r in run.of_type(type_) if r.name == name]
+    if len(found) != 1:
+        raise PlanError(f"the plan registers {len(found)} {type_} named {name!r}; the lab needs exactly one")
+    return found[0]
 
 
 def _range(port: str) -> tuple[int, int]:

@@ -9,11 +9,14 @@ Derived once from the plan, the way each cloud joins its hosts:
   interface, /32 behind the on-link gateway 172.31.1.1, as Hetzner configures it) enforces the
   cloud firewalls; a `private` router is the private network, unfiltered, with no way out.
 Around them: `internet` (an untrusted prober, the test MX, a server standing for "anything out
-there", the PING8 app), `resolver`, `metadata`, `monitoring` and `admin`.
+there", the PING8 app, and on AWS the SSM endpoint the hosts poll), `resolver`, `metadata`,
+`monitoring`, `admin` and `deploy` (where `pulumi up` runs: on Hetzner the first address of
+`deployCidrs`, from which it pushes each host's bundle over SSH).
 
 No node has a route beyond the lab: every address routed anywhere is one of the lab's own.
 """
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -26,11 +29,15 @@ TEST_MX = "198.18.0.25"
 ANYWHERE = "198.18.0.80"
 MONITORING_STRANGER = "198.18.1.10"
 ADMIN_STRANGER = "198.18.2.10"
+DEPLOY_STRANGER = "198.18.3.10"
+SSM = "198.18.0.43"
+"""Where `ssm.<region>.amazonaws.com` resolves in the lab (AWS)."""
 METADATA = "169.254.169.254"
 HCLOUD_GATEWAY = "172.31.1.1"
 HCLOUD_RESOLVERS = ("185.12.64.1", "185.12.64.2")
 AMAZON_DNS = "169.254.169.253"
 HOST_FIREWALL = "/etc/nftables.conf"
+IFNAMSIZ = 15
 LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")
 
 
@@ -81,6 +88,8 @@ class Places:
     trusted: tuple[str, ...] = ()
     monitoring: str = MONITORING_STRANGER
     admin: str = ADMIN_STRANGER
+    deploy: str = DEPLOY_STRANGER
+    ssm: str | None = None
     resolvers: tuple[str, ...] = ()
     """Every address the resolver answers at."""
     dhcp_resolvers: tuple[str, ...] = ()
@@ -97,8 +106,8 @@ class Topology:
     hosts: dict[str, str] = field(default_factory=dict)
     """Host label -> node name."""
     cloud_router: str = ""
-    """The node enforcing the cloud firewalls, on `cloud_interfaces` (one per host, in plan order)."""
-    cloud_interfaces: tuple[str, ...] = ()
+    """The node enforcing the cloud firewalls, on `interfaces` (host label -> its interface there)."""
+    interfaces: dict[str, str] = field(default_factory=dict)
     unfiltered: tuple[str, ...] = ()
 
     def netns(self, node: str) -> str:
@@ -109,7 +118,7 @@ class Topology:
         return [self.netns(n.name) for n in self.nodes]
 
 
-EXTRA_NODES = ("internet", "resolver", "metadata", "monitoring", "admin", "igw", "vpc", "private")
+EXTRA_NODES = ("internet", "resolver", "metadata", "monitoring", "admin", "deploy", "igw", "vpc", "private")
 
 
 def build(plan: Plan, prefix: str) -> Topology:
@@ -121,10 +130,10 @@ def build(plan: Plan, prefix: str) -> Topology:
 
 
 def host_firewall(host) -> str:
-    """The rendered /etc/nftables.conf, loaded as it is."""
+    """The rendered /etc/nftables.conf the host runs once its bundle is applied."""
     rendered = host.files.get(HOST_FIREWALL)
     if rendered is None:
-        raise ValueError(f"{host.label}: the user data writes no {HOST_FIREWALL}")
+        raise ValueError(f"{host.label}: neither the user data nor the bundle writes {HOST_FIREWALL}")
     return rendered.content
 
 
@@ -148,11 +157,14 @@ def _places(plan: Plan) -> Places:
         defaults = HCLOUD_RESOLVERS
     monitoring = _v4(s.monitoring_cidrs)
     admin = _v4(s.admin_cidrs)
+    deploy = _v4(s.deploy_cidrs)
     return Places(
         ping8=tuple(first_host(c) for c in _v4(s.ping8_cidrs)),
         trusted=tuple(first_host(c) for c in _v4(s.trusted_cidrs)),
         monitoring=first_host(monitoring[0]) if monitoring else MONITORING_STRANGER,
         admin=first_host(admin[0]) if admin else ADMIN_STRANGER,
+        deploy=first_host(deploy[0]) if deploy else DEPLOY_STRANGER,
+        ssm=SSM if plan.cloud == "aws" else None,
         resolvers=tuple(dict.fromkeys([*defaults, *configured])),
         dhcp_resolvers=dhcp,
     )
@@ -160,13 +172,14 @@ def _places(plan: Plan) -> Places:
 
 def _extras(places: Places) -> dict[str, list[str]]:
     """The lab's own nodes and their addresses; the internet's default source is the PING8 app."""
-    internet = [*places.ping8, UNTRUSTED, TEST_MX, ANYWHERE, *places.trusted]
+    internet = [*places.ping8, UNTRUSTED, TEST_MX, ANYWHERE, *places.trusted, *([places.ssm] if places.ssm else [])]
     return {
         "internet": list(dict.fromkeys(internet)),
         "resolver": list(places.resolvers),
         "metadata": [places.metadata],
         "monitoring": [places.monitoring],
         "admin": [places.admin],
+        "deploy": [places.deploy],
     }
 
 
@@ -202,9 +215,16 @@ def _attach(
     return nodes, links, routed
 
 
-def _short(name: str, n: int | None = None) -> str:
-    text = name if n is None else f"v{n}-{name}"
-    return text[:15]
+def _short(name: str) -> str:
+    return name[:IFNAMSIZ]
+
+
+def host_interface(label: str) -> str:
+    """A host's interface on a router, from its label alone, so a re-plan keeps every other host's."""
+    name = f"h-{label}"
+    if len(name) <= IFNAMSIZ:
+        return name
+    return f"h-{label[:7]}-{hashlib.sha256(label.encode()).hexdigest()[:5]}"
 
 
 def _aws(plan: Plan, prefix: str, places: Places) -> Topology:
@@ -223,16 +243,17 @@ def _aws(plan: Plan, prefix: str, places: Places) -> Topology:
     igw_routes = [Route(f"{a}/32", dev) for a, dev in routed["igw"]]
     interfaces, nat = {}, []
     hosts = {}
-    for n, host in enumerate(plan.hosts):
+    for host in plan.hosts:
         gateway = str(host.subnet.network_address + 1)
-        dev = _short(host.label, n)
+        dev = host_interface(host.label)
         links.append(
             Link(
                 (host.label, Iface("ens5", (f"{host.private_ip}/{host.subnet.prefixlen}",))),
                 ("vpc", Iface(dev, (f"{gateway}/32",), proxy_arp=True)),
             )
         )
-        nodes.append(Node(host.label, (Route("default", "ens5", via=gateway),), nft=host_firewall(host)))
+        # The host loads its own firewall as its first boot does (`nft -f /etc/nftables.conf`).
+        nodes.append(Node(host.label, (Route("default", "ens5", via=gateway),)))
         vpc_routes.append(Route(f"{host.private_ip}/32", dev))
         interfaces[host.label] = dev
         nat.append((host.public_ip, host.private_ip))
@@ -245,7 +266,7 @@ def _aws(plan: Plan, prefix: str, places: Places) -> Topology:
     nodes.append(
         Node("igw", tuple(igw_routes), forward=True, local=tuple(p for p, _ in nat), nft=_gateway(nat, str(vpc_net)))
     )
-    return Topology(prefix, tuple(nodes), tuple(links), places, hosts, "vpc", tuple(interfaces.values()), unfiltered)
+    return Topology(prefix, tuple(nodes), tuple(links), places, hosts, "vpc", interfaces, unfiltered)
 
 
 def _gateway(pairs: list[tuple[str, str]], vpc: str) -> str:
@@ -287,8 +308,8 @@ def _hcloud(plan: Plan, prefix: str, places: Places) -> Topology:
     public_routes = [Route(f"{a}/32", dev) for a, dev in routed["igw"]]
     private_routes = [Route(f"{a}/32", dev) for a, dev in routed["private"]]
     interfaces, hosts = {}, {}
-    for n, host in enumerate(plan.hosts):
-        dev = _short(host.label, n)
+    for host in plan.hosts:
+        dev = host_interface(host.label)
         links.append(
             Link(
                 (host.label, Iface("eth0", (f"{host.public_ip}/32",))),
@@ -310,7 +331,6 @@ def _hcloud(plan: Plan, prefix: str, places: Places) -> Topology:
                     Route(f"{gateway}/32", "ens10"),
                     Route(str(net), "ens10", via=gateway),
                 ),
-                nft=host_firewall(host),
             )
         )
         public_routes.append(Route(f"{host.public_ip}/32", dev))
@@ -320,4 +340,4 @@ def _hcloud(plan: Plan, prefix: str, places: Places) -> Topology:
     unfiltered = cloudfw.HCLOUD_UNFILTERED
     nodes.append(Node("igw", tuple(public_routes), forward=True, nft=cloudfw.ruleset(plan, interfaces, unfiltered)))
     nodes.append(Node("private", tuple(private_routes), forward=True))
-    return Topology(prefix, tuple(nodes), tuple(links), places, hosts, "igw", tuple(interfaces.values()), unfiltered)
+    return Topology(prefix, tuple(nodes), tuple(links), places, hosts, "igw", interfaces, unfiltered)

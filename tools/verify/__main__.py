@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from components.settings import VerifySettings
-from tools.verify import drift, inside, probes, report
+from tools.verify import applied, drift, inside, probes, report
 from tools.verify.checks import Task, Unavailable, run_all
 from tools.verify.clouds import aws
 from tools.verify.remote import Netns, Ssh, Ssm, enter_netns
@@ -35,8 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     if lab:
         enter_netns(lab["probes"])  # before any check thread starts: they all probe from there
     if "inside" in args.only:
-        connect = (lambda: Netns(lab["hosts"], args.timeout)) if lab else _transport(stack, args.timeout, args.ssh_user)
+        connect = (
+            (lambda: Netns(lab["hosts"], args.timeout, lab["enter"]))
+            if lab
+            else _transport(stack, args.timeout, args.ssh_user)
+        )
         tasks += inside.tasks(stack, connect, args.timeout, targets.test_mx, targets.webhook_url)
+        tasks += applied.tasks(stack, connect)
     if "drift" in args.only:
         tasks += drift.tasks(stack, args.timeout)
     print(f"verify {stack.name} ({stack.settings.cloud}, {len(stack.hosts)} hosts): {', '.join(args.only)}")
@@ -66,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--netns",
         type=Path,
-        help="a lab's namespaces (JSON written by tools.lab): probes from its internet, inside checks via ip netns exec",
+        help="a lab's namespaces (JSON written by tools.lab): probes from its internet, inside checks on its hosts",
     )
     parser.add_argument("--ssh-user", default="root", help="user for the inside checks on Hetzner (default root)")
     return parser
@@ -101,7 +106,11 @@ def _targets(stack: Stack, args: argparse.Namespace) -> VerifySettings:
 def _lab(path: Path) -> dict:
     try:
         lab = json.loads(path.read_text())
-        return {"probes": str(lab["probes"]), "hosts": {str(k): str(v) for k, v in lab["hosts"].items()}}
+        return {
+            "probes": str(lab["probes"]),
+            "hosts": {str(k): str(v) for k, v in lab["hosts"].items()},
+            "enter": {str(k): str(v) for k, v in lab.get("enter", {}).items()},
+        }
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise StackError(f"{path}: not a lab's namespace file ({type(err).__name__}: {err})") from None
 

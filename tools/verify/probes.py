@@ -1,9 +1,11 @@
 """Checklist items 1-3 and the closed-port checks, run from wherever the tool runs.
 
-That is meant to be an untrusted network: run from inside `monitoringCidrs` or `adminCidrs`,
-a port that is rightly open to those networks would look exposed. HTTPS goes to each MTA's
-public address with its FQDN as SNI and Host, so the probe reaches the machine itself (not
-whatever DNS says today) and still verifies the certificate that clients will see.
+Items 1-2 ask Nginx for a 401 and a 404 on 443, which both firewalls open only to `ping8Cidrs` and
+`trustedCidrs`: from anywhere else the connection is dropped and the rows fail as "filtered". So
+the place to run this is a network in `trustedCidrs` (or the PING8 app's), and never one in
+`monitoringCidrs` or `adminCidrs`, where a port rightly open to those networks would look exposed.
+HTTPS goes to each MTA's public address with its FQDN as SNI and Host, so the probe reaches the
+machine itself (not whatever DNS says today) and still verifies the certificate clients will see.
 """
 
 import http.client
@@ -15,6 +17,7 @@ from tools.verify.checks import Result, Task, failed, passed
 from tools.verify.stack import GUIDE_PORTS, Host, Ports, Stack
 
 GROUP = "probes"
+WHERE = "443 admits only ping8Cidrs and trustedCidrs: run these probes from a network in trustedCidrs"
 INJECT = "/api/inject/v1"
 # An invented path, then KumoMTA paths that Nginx must not publish (the admin API, the JSON
 # metrics next to the published /metrics).
@@ -47,6 +50,10 @@ def tasks(stack: Stack, timeout: float, tls: ssl.SSLContext, ports: Ports = GUID
     return out
 
 
+class Filtered(TimeoutError):
+    """The TCP connection itself got no answer: a firewall dropped it."""
+
+
 def http_status(address: str, port: int, fqdn: str, method: str, path: str, tls: ssl.SSLContext, timeout: float) -> int:
     """One HTTPS request without credentials to `address`, presenting `fqdn`; the status code."""
     body = b"{}" if method == "POST" else b""
@@ -54,10 +61,11 @@ def http_status(address: str, port: int, fqdn: str, method: str, path: str, tls:
         f"{method} {path} HTTP/1.1\r\nHost: {fqdn}\r\nUser-Agent: kumomta-verify\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
-    with (
-        socket.create_connection((address, port), timeout=timeout) as raw,
-        tls.wrap_socket(raw, server_hostname=fqdn) as s,
-    ):
+    try:
+        raw = socket.create_connection((address, port), timeout=timeout)
+    except TimeoutError:
+        raise Filtered from None
+    with raw, tls.wrap_socket(raw, server_hostname=fqdn) as s:
         s.sendall(head.encode() + body)
         response = http.client.HTTPResponse(s, method=method)
         response.begin()
@@ -85,6 +93,8 @@ def _status(host: Host, check: str, method: str, path: str, want: int, ports: Po
         return failed(
             GROUP, check, f"{where}: certificate not trusted ({err.verify_message}); --ca-file for a private CA"
         )
+    except Filtered:
+        return failed(GROUP, check, f"{where}: no answer to the connection within {timeout:g}s (filtered); {WHERE}")
     except TimeoutError:
         return failed(GROUP, check, f"{where}: no answer within {timeout:g}s")
     except OSError as err:

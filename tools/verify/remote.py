@@ -153,10 +153,11 @@ class Ssh:
 
 
 class Netns:
-    """A lab's hosts (tools/lab): each label's network namespace on this machine, entered as root."""
+    """A lab's hosts (tools/lab): each label's namespaces on this machine, entered as root: through the
+    host's `enter` script when the lab gives one (its files too, as on the host), else `ip netns exec`."""
 
-    def __init__(self, namespaces: dict[str, str], timeout: float):
-        self.namespaces, self.timeout = namespaces, timeout
+    def __init__(self, namespaces: dict[str, str], timeout: float, enter: dict[str, str] | None = None):
+        self.namespaces, self.timeout, self.enter = namespaces, timeout, enter or {}
 
     def run(self, hosts: list[Host], script: str) -> dict[str, Outcome]:
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -167,7 +168,8 @@ class Netns:
         ns = self.namespaces.get(host.label)
         if ns is None:
             return Outcome(error=f"the lab has no namespace for {host.label}")
-        argv = ["ip", "netns", "exec", ns, "bash", "-c", script]
+        way_in = [self.enter[host.label]] if host.label in self.enter else ["ip", "netns", "exec", ns]
+        argv = [*way_in, "bash", "-c", script]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout + 5, check=False)
         except subprocess.TimeoutExpired:

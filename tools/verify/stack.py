@@ -30,6 +30,8 @@ class Host:
     public_ip: str
     private_ip: str
     instance_id: str
+    config_version: str | None = None
+    """The version of its configuration `pulumi up` last published (the day-2 channel's)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def hosts(outputs: dict) -> tuple[Host, ...]:
                 public_ip=entry["publicIp"],
                 private_ip=entry["privateIp"],
                 instance_id=str(entry["instanceId"]),
+                config_version=entry.get("configVersion"),
             )
             for label, entry in entries.items()
         ]

@@ -57,9 +57,18 @@ kumo.on('get_egress_path_config', function(routing_domain, egress_source, site_n
   }
 end)
 
+-- A changed proxy list reaches the queues within seconds of kumomta-apply writing this file: kumod
+-- hashes its policy files every 10 s and starts a new config epoch on a change (KumoMTA
+-- docs/reference/configuration.md, "Config Epoch"). With the default strategy (Ttl) a queue only
+-- re-reads its configuration once a minute, through a pool cached for another 60 s (make_egress_pool
+-- `ttl`), so a new proxy went unused, and a removed one kept being chosen, for up to two minutes
+-- (crates/kumod/src/queue/queue.rs perform_config_refresh, crates/kumod/src/egress_source.rs).
+local CACHE = '5s'
+
 kumo.on('get_queue_config', function(domain, tenant, campaign, routing_domain)
   return kumo.make_queue_config {
     egress_pool = POOL,
+    refresh_strategy = 'Epoch',
   }
 end)
 
@@ -74,6 +83,7 @@ kumo.on('get_egress_pool', function(pool_name)
   return kumo.make_egress_pool {
     name = POOL,
     entries = entries,
+    ttl = CACHE,
   }
 end)
 
@@ -87,6 +97,7 @@ kumo.on('get_egress_source', function(source_name)
     socks5_proxy_server = source.server,
     socks5_proxy_source_address = source.source_address,
     ehlo_domain = source.ehlo_domain,
+    ttl = CACHE,
   }
 end)
 

@@ -5,8 +5,9 @@ the proxy handshake): no authentication, then BIND to the egress source address 
 CONNECT to the MX, after which bytes are relayed. The server side follows
 crates/proxy-server/src/proxy_handler.rs: BIND binds a socket to the requested address, CONNECT
 connects from it, domain names are refused. The metrics listener, when the policy starts one,
-answers GET /metrics. `python -m tools.lab.standins.kumoproxy POLICY JOURNAL` (environment as
-the unit's EnvironmentFile sets it).
+answers GET /metrics. `python -m tools.lab.standins.kumoproxy JOURNAL --proxy-config POLICY`
+(proxy-server's own option; the environment as the unit's EnvironmentFile sets it). A policy it
+can't read or a listener it can't bind ends it with status 1, as proxy-server exits.
 """
 
 import contextlib
@@ -151,18 +152,26 @@ def metrics_server(listen: str) -> HTTPServer:
     return HTTPServer(policy.split_host_port(listen), Handler)
 
 
-def main(policy_path: str, journal_path: str) -> None:
+def main(journal_path: str, *args: str) -> int:
     stop_on_term()
-    with open(policy_path) as f:
-        listeners = policy.proxy_listeners(f.read())
+    policy_path = args[args.index("--proxy-config") + 1]
     Socks.journal = Journal(journal_path)
+    try:
+        with open(policy_path) as f:
+            listeners = policy.proxy_listeners(f.read())
+        socks = Server(policy.split_host_port(listeners["socks"]), Socks)
+        metrics = metrics_server(listeners["metrics"]) if listeners["metrics"] else None
+    except (OSError, policy.PolicyError) as err:
+        Socks.journal.write(event="exit", error=str(err))
+        print(f"proxy-server (lab stand-in): {err}", file=sys.stderr)
+        return 1
     Socks.journal.write(event="start", **listeners)
-    if listeners["metrics"]:
-        server = metrics_server(listeners["metrics"])
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    with Server(policy.split_host_port(listeners["socks"]), Socks) as server:
-        server.serve_forever()
+    if metrics:
+        threading.Thread(target=metrics.serve_forever, daemon=True).start()
+    with socks:
+        socks.serve_forever()
+    return 0
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    sys.exit(main(*sys.argv[1:]))

@@ -1,7 +1,8 @@
 """The test MX: an SMTP server (RFC 5321) that accepts every message and records who sent it.
 
-Each session becomes one journal line: the peer address the connection came from (the sending
-IP recipient MX hosts see) and the EHLO name it gave, with the envelope.
+Each message becomes one journal line, when its DATA ends: the peer address the connection came
+from (the sending IP recipient MX hosts see), the EHLO name it gave, and that transaction's
+envelope (kumod sends several messages over one connection, each after its own MAIL FROM).
 `python -m tools.lab.standins.mx ADDRESS PORT JOURNAL`
 """
 
@@ -32,8 +33,8 @@ class Session(socketserver.StreamRequestHandler):
             if verb in ("EHLO", "HELO"):
                 seen["ehlo"] = arg.strip()
                 self.reply("250-mx.lab.example\r\n250 8BITMIME" if verb == "EHLO" else "250 mx.lab.example")
-            elif verb == "MAIL":
-                seen["mail_from"] = arg.partition(":")[2].strip()
+            elif verb == "MAIL":  # a new transaction (RFC 5321 3.3): its own sender and recipients
+                seen.update(mail_from=arg.partition(":")[2].strip(), rcpt=[], bytes=0)
                 self.reply("250 OK")
             elif verb == "RCPT":
                 seen["rcpt"].append(arg.partition(":")[2].strip())
@@ -44,6 +45,7 @@ class Session(socketserver.StreamRequestHandler):
                 self.journal.write(event="message", **seen)
                 self.reply("250 OK queued")
             elif verb == "RSET":
+                seen.update(mail_from=None, rcpt=[], bytes=0)
                 self.reply("250 OK")
             elif verb == "QUIT":
                 self.reply("221 bye")

@@ -78,6 +78,49 @@ def proxy_listeners(text: str, env: dict[str, str] | None = None) -> dict:
     return out
 
 
+def _constant(text: str, block: str, name: str) -> str | None:
+    """A field given as a string literal, or as a `local NAME = '...'` constant of the file."""
+    literal = _field(block, name)
+    if literal is not None:
+        return literal
+    match = re.search(rf"\b{name}\s*=\s*([A-Za-z_]\w*)\s*[,}}\n]", block)
+    if match is None:
+        return None
+    constant = re.search(rf"^local {match.group(1)}\s*=\s*'([^']*)'", text, re.MULTILINE)
+    if constant is None:
+        raise PolicyError(f"`{name} = {match.group(1)}`: no `local {match.group(1)} = '...'` in the policy")
+    return constant.group(1)
+
+
+def queue_refresh(text: str) -> tuple[str, float]:
+    """(refresh_strategy, refresh_interval in seconds) of kumo.make_queue_config; KumoMTA's defaults are Ttl
+    and 1 minute (crates/kumod/src/queue/config.rs, crates/kumo-api-types/src/egress_path.rs)."""
+    block = _block(text, "kumo.make_queue_config")
+    interval = _constant(text, block, "refresh_interval")
+    return _constant(text, block, "refresh_strategy") or "Ttl", seconds(interval) if interval else 60.0
+
+
+def cache_ttl(text: str, call: str) -> float:
+    """`ttl` of kumo.make_egress_pool or kumo.make_egress_source: how long kumod caches the definition
+    (default 60 s, crates/kumod/src/egress_source.rs default_ttl)."""
+    ttl = _constant(text, _block(text, call), "ttl")
+    return seconds(ttl) if ttl else 60.0
+
+
+_UNITS = {"ms": 0.001, "s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+def seconds(text: str) -> float:
+    """A duration as KumoMTA writes them (humantime: `5 seconds`, `60s`, `1m`, `2 mins`)."""
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text.lower()):
+        unit = unit if unit in _UNITS else unit.rstrip("s")
+        if unit not in _UNITS:
+            raise PolicyError(f"duration {text!r}: unknown unit {unit!r}")
+        total += float(number) * _UNITS[unit]
+    return total
+
+
 def env_file(text: str) -> dict[str, str]:
     """A systemd EnvironmentFile: KEY=VALUE lines."""
     out = {}
