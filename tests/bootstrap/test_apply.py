@@ -28,6 +28,13 @@ case " $FAKE_FAIL " in *" $(basename "$0") "*) echo "$(basename "$0"): refused b
 if [ "$(basename "$0")" = systemctl ] && [ "$1" = is-active ]; then
     case " $FAKE_INACTIVE " in *" $3 "*) exit 3 ;; esac
 fi
+if [ "$(basename "$0")" = systemctl ] && [ "$1" = show ]; then
+    # A unit in FAKE_FLAPPING restarts between any two looks at it.
+    case " $FAKE_FLAPPING " in *" $4 "*)
+        n=$(cat "$FAKE_CALLS.restarts" 2>/dev/null || echo 0); echo "ActiveState=active"; echo "NRestarts=$n"
+        echo $((n + 1)) > "$FAKE_CALLS.restarts" ;;
+    esac
+fi
 exit 0
 """
 
@@ -56,7 +63,9 @@ class Host:
         path.write_text(_FAKE)
         path.chmod(0o755)
 
-    def apply(self, bundle, *args: str, fail: str = "", inactive: str = "") -> subprocess.CompletedProcess:
+    def apply(
+        self, bundle, *args: str, fail: str = "", inactive: str = "", flapping: str = ""
+    ) -> subprocess.CompletedProcess:
         text = bundle if isinstance(bundle, str) else bundle.json(inline_secrets=True)
         self.log.write_text("")
         env = {
@@ -67,7 +76,9 @@ class Host:
             "FAKE_CALLS": str(self.log),
             "FAKE_FAIL": fail,
             "FAKE_INACTIVE": inactive,
+            "FAKE_FLAPPING": flapping,
             "KUMOMTA_ACTIVE_WAIT": "2",
+            "KUMOMTA_SETTLE": "0.1",
         }
         return subprocess.run(
             [sys.executable, str(APPLY), *args],
@@ -155,6 +166,7 @@ def test_only_what_changed_is_validated_and_activated(tmp_path):
         "kumod --validate --policy /opt/kumomta/etc/policy/init.lua --user kumod",
         "systemctl start kumomta.service",
         "systemctl is-active --quiet kumomta.service",
+        *2 * ["systemctl show -p ActiveState,MainPID,NRestarts kumomta.service"],  # it stays up
     ]
     # A new token changes Nginx's bearer map only.
     rotated = _mta(proxies=more, token="N" * 48)
@@ -163,6 +175,7 @@ def test_only_what_changed_is_validated_and_activated(tmp_path):
         "nginx -t -q",
         "systemctl reload-or-restart nginx.service",
         "systemctl is-active --quiet nginx.service",
+        *2 * ["systemctl show -p ActiveState,MainPID,NRestarts nginx.service"],
     ]
     assert "N" * 48 in host.file("/etc/nginx/kumomta-secrets/bearer.map").read_text()
 
@@ -194,6 +207,20 @@ def test_a_service_that_does_not_come_back_is_rolled_back_loudly(tmp_path):
     policy = "/opt/kumomta/etc/proxy/proxy.lua"
     assert host.file(policy).read_text() == next(f.content for f in old.files if f.path == policy)
     assert host.calls().count("systemctl restart kumoproxy.service") == 2  # the new version, then the old again
+    assert host.applied() == old.version
+
+
+def test_a_service_that_restarts_after_it_came_up_is_rolled_back_too(tmp_path):
+    """A Type=simple unit is active from its fork (systemd.service(5), Type=); proxy-server that dies on its new
+    policy is active first, then restarted by Restart=on-failure. The restart count gives it away."""
+    host = Host(tmp_path)
+    old = proxy_bundle(settings("aws"), "proxy", SUBNETS["aws"]["mta"])
+    assert host.apply(old).returncode == 0
+    new = proxy_bundle(settings("aws", monitoringCidrs=["10.9.0.0/24"]), "proxy", SUBNETS["aws"]["mta"])
+    done = host.apply(new, flapping="kumoproxy.service")
+    assert done.returncode == 3
+    assert "rolled back: kumoproxy did not stay up: kumoproxy.service went from" in done.stderr
+    assert "NRestarts=0" in done.stderr and "NRestarts=1" in done.stderr
     assert host.applied() == old.version
 
 

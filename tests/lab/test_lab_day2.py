@@ -75,11 +75,6 @@ def test_an_nginx_site_that_fails_nginx_t_is_refused_and_the_mta_keeps_its_versi
     assert len(mta) == 6  # refused, applied.json, failed.json, verify says why, the token, the old version again
 
 
-@pytest.mark.xfail(
-    reason="components bug, reported: kumomta-apply's _inactive() accepts the first `is-active`, and a "
-    "Type=simple unit (kumoproxy.service) is active from the moment it is forked, before proxy-server fails; "
-    "a race, so not strict: the real proxy-server sometimes fails before the check (rolled back) and sometimes not",
-)
 def test_a_kumoproxy_policy_it_cannot_start_on_is_rolled_back(lab):
     proxy = [r for r in lab.group("bad-version") if r.check.startswith(("proxy:", "make verify: proxy"))]
     assert [f"{r.check}: {r.reason}" for r in proxy if r.status.value == "fail"] == []

@@ -83,6 +83,10 @@ def test_a_simple_unit_is_active_from_its_fork_and_restart_on_failure_brings_it_
     assert (answer["code"], answer["stdout"]) == (3, "activating\n")  # auto-restart, waiting RestartSec
     time.sleep(1.0)
     assert m.services[("h", "demo.service")].restarts == 1
+    # systemctl show -p: what kumomta-apply compares before and after its settle time (systemd.exec(5) NRestarts=).
+    shown = m.handle("h", ["show", "-p", "ActiveState,MainPID,NRestarts", "demo.service"], {"demo.service": unit})
+    lines = dict(line.split("=", 1) for line in shown["stdout"].splitlines())
+    assert lines["NRestarts"] == "1" and lines["ActiveState"] in ("active", "activating")
 
 
 def test_an_empty_assignment_resets_a_list_and_dropins_come_in_name_order(tmp_path):

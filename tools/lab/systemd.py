@@ -108,7 +108,7 @@ class Manager:
             if result is None:
                 return {"code": 1, "stderr": f"kumolab systemctl: `{verb}` is not modelled\n"}
             c, text = result
-            if verb == "is-active":
+            if verb in ("is-active", "show"):
                 out.append(text)
             elif text:
                 err.append(text)
@@ -130,6 +130,9 @@ class Manager:
             service.spec = spec
             if verb == "is-active":
                 return (0 if service.state == "active" else 3), service.state
+            if verb == "show":  # the properties kumomta-apply asks for (`-p ActiveState,MainPID,NRestarts`)
+                pid = self._main_pid(service) or 0
+                return 0, f"ActiveState={service.state}\nMainPID={pid}\nNRestarts={service.restarts}"
             if name.endswith((".timer", ".target")):
                 if verb in ("start", "restart", "enable", "reload-or-restart") and (
                     "--now" in flags or verb != "enable"
