@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from components.settings import VerifySettings
-from tools.verify import applied, drift, inside, probes, report
+from tools.verify import applied, drift, inside, probes, report, secrets
 from tools.verify.checks import Task, Unavailable, run_all
 from tools.verify.clouds import aws
 from tools.verify.remote import Netns, Ssh, Ssm, enter_netns
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         tasks += inside.tasks(stack, connect, args.timeout, targets.test_mx, targets.webhook_url)
         tasks += applied.tasks(stack, connect)
+        tasks += secrets.tasks(stack, connect)
     if "drift" in args.only:
         tasks += drift.tasks(stack, args.timeout)
     print(f"verify {stack.name} ({stack.settings.cloud}, {len(stack.hosts)} hosts): {', '.join(args.only)}")
