@@ -355,7 +355,8 @@ def hcloud_placement(draw, mtas: list[str], proxies: list[str]) -> dict:
         smallest = next(p for p in range(30, 7, -1) if 2 ** (32 - p) - 11 >= fleet)
         prefix = draw(st.integers(max(9, smallest - 6), smallest))
         net_prefix = draw(st.integers(max(8, prefix - 8), min(24, prefix - 1)))
-        parent = ipaddress.ip_network(draw(st.sampled_from(_PRIVATE)))
+        # Not 172.31.0.0/16: it holds 172.31.1.1, every Hetzner server's public gateway.
+        parent = ipaddress.ip_network(draw(st.sampled_from(["10.0.0.0/8", "172.16.0.0/13", "192.168.0.0/16"])))
         net_prefix = max(net_prefix, parent.prefixlen)
         offset = draw(st.integers(0, 2 ** (net_prefix - parent.prefixlen) - 1))
         block = ipaddress.ip_network((int(parent.network_address) + offset * 2 ** (32 - net_prefix), net_prefix))
@@ -600,10 +601,12 @@ _ROUTE53 = {"provider": "route53", "zoneId": "Z0123456789ABCDEFGHIJ"}
 _HCLOUD_DNS = {"provider": "hcloud", "zone": "yourdomain.com"}
 
 # The boundaries the clouds document, visited first in every exploration: at each one where settings let
-# it through, so a contract cannot pass only because the generator missed its edge.
+# it through, so a contract cannot pass only because the generator missed its edge, and one past a limit
+# settings count, which they must refuse.
 EDGES = {
     "aws": [
         _at_aws_quota("ping8Cidrs"),  # 60 inbound and 60 outbound rules in the MTA group
+        _at_aws_quota("ping8Cidrs", past=1),  # 61: settings refuse it
         _at_aws_quota("resolverCidrs"),  # 60 outbound rules in both groups, two per resolver
         edge(
             "aws",
@@ -620,6 +623,7 @@ EDGES = {
         # SPF of 98 dual-stack proxies, through Route53; Hetzner user data of 98 proxies.
         edge("hcloud", proxyHosts=[f"px{i}" for i in range(98)], ipv6=True, dns=_ROUTE53, dkim=_DKIM_EDGES),
         edge("hcloud", **{key: hosts(key, HCLOUD_ADDRESSES) for key in LISTS if key != "monitoringCidrs"}),
+        edge("hcloud", ping8Cidrs=hosts("ping8Cidrs", HCLOUD_ADDRESSES + 1)),  # 101 in a rule: settings refuse it
         edge("hcloud", stack="prod.", mtaHosts=["m"]),  # a label value and a volume name
         edge("hcloud", stack="s" * 54, mtaHosts=["mta"]),  # a spool volume name of 64 characters
         edge("hcloud", dkim=_DKIM_EDGES, dmarc={"rua": RUAS[2]}),
