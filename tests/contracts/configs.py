@@ -600,9 +600,9 @@ _DKIM_EDGES = {"domains": [_SIGNING], "selectors": [{"name": long_label(63)}], "
 _ROUTE53 = {"provider": "route53", "zoneId": "Z0123456789ABCDEFGHIJ"}
 _HCLOUD_DNS = {"provider": "hcloud", "zone": "yourdomain.com"}
 
-# The boundaries the clouds document, visited first in every exploration: at each one where settings let
-# it through, so a contract cannot pass only because the generator missed its edge, and one past a limit
-# settings count, which they must refuse.
+# The boundaries the clouds document, visited first in every exploration: just past each one where settings
+# let it through (else at it), so a contract cannot pass only because the generator missed its edge; and one
+# past a limit settings count, which they must refuse.
 EDGES = {
     "aws": [
         _at_aws_quota("ping8Cidrs"),  # 60 inbound and 60 outbound rules in the MTA group
@@ -625,7 +625,7 @@ EDGES = {
         edge("hcloud", **{key: hosts(key, HCLOUD_ADDRESSES) for key in LISTS if key != "monitoringCidrs"}),
         edge("hcloud", ping8Cidrs=hosts("ping8Cidrs", HCLOUD_ADDRESSES + 1)),  # 101 in a rule: settings refuse it
         edge("hcloud", stack="prod.", mtaHosts=["m"]),  # a label value and a volume name
-        edge("hcloud", stack="s" * 54, mtaHosts=["mta"]),  # a spool volume name of 64 characters
+        edge("hcloud", stack="s" * 55, mtaHosts=["mta"]),  # a spool volume name of 65 characters
         edge("hcloud", dkim=_DKIM_EDGES, dmarc={"rua": RUAS[2]}),
         edge(
             "hcloud",
