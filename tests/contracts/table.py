@@ -537,8 +537,9 @@ SSM_AND_KMS = [
         SSM_PUT,
         "Value: Standard parameters have a value limit of 4 KB. Advanced parameters have a value limit of 8 KB. "
         "Parameters can't be referenced or nested in the values of other parameters. You can't include {{}} ... "
-        "Tier: Intelligent-Tiering ... if the request requires an advanced parameter, Parameter Store uses the "
-        "advanced-parameter tier.",
+        "Tier: ... If one or more options requiring an advanced parameter are included in the request, Parameter "
+        "Store creates a parameter in the advanced-parameter tier (Intelligent-Tiering; a value of more than 4 KB "
+        "is such an option).",
     ),
     Value(
         "ssm.parameter.tier",
@@ -557,8 +558,8 @@ SSM_AND_KMS = [
         c.matches(r"[a-zA-Z0-9:/_-]+", 256, 1),
         "a KMS key ID, ARN or alias: 1 to 256 of letters, digits and :/_-",
         SSM_PUT,
-        "KeyId: The ID of the KMS key that you want to use to encrypt a parameter... Length Constraints: Minimum "
-        "length of 1. Maximum length of 256. Pattern: ^([a-zA-Z0-9:/_-]+)$",
+        "KeyId: The Key Management Service (KMS) ID that you want to use to encrypt a parameter... Length "
+        "Constraints: Minimum length of 1. Maximum length of 256. Pattern: ^([a-zA-Z0-9:/_-]+)$",
         accepts=("arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "alias/x"),
         rejects=("", "arn:aws:kms:eu-central-1:123456789012:key/a b", "k" * 257),
     ),
@@ -974,7 +975,8 @@ ROUTE53 = [
         (RECORD,),
         "records, type",
         _txt_records,
-        "a TXT value is quoted strings of at most 255 characters, printable ASCII or escaped, 4000 in all",
+        "a TXT value is quoted strings of at most 255 characters, printable ASCII (spaces inside the quotes) or "
+        "escaped, 4000 in all",
         R53_TYPES,
         "TXT record type: A TXT record contains one or more strings that are enclosed in double quotation marks "
         '("). ... If your TXT record contains any of the following characters, you must specify the characters '
