@@ -183,6 +183,58 @@ def dns_name(max_length: int) -> Callable[[Any], bool]:
     return ok
 
 
+def owner_name(max_length: int) -> Callable[[Any], bool]:
+    """A DNS owner name as text: labels of 1 to 63 octets, `max_length` characters in all, no trailing dot.
+
+    Not a host name: RFC 2181 section 11 allows any octets in a label, and names such as `_dmarc` and
+    `s1._domainkey` carry underscores by design (RFC 8552). Kept to printable ASCII without spaces, quotes,
+    backslashes or `;()`, which a zone's text form would have to escape.
+    """
+    label = re.compile(r"[!#-'*-:<-\[\]-~]{1,63}")
+
+    def ok(value: Any) -> bool:
+        return (
+            isinstance(value, str)
+            and 0 < len(value) <= max_length
+            and not value.endswith(".")
+            and all(label.fullmatch(p) for p in value.split("."))
+        )
+
+    return ok
+
+
+_QUOTED = re.compile(r'"((?:[^"\\]|\\[0-9]{3}|\\[^0-9])*)"')
+_ESCAPE = re.compile(r"\\([0-9]{3}|.)", re.DOTALL)
+
+
+def character_strings(text: Any, adjacent: bool = False) -> list[str] | None:
+    """The <character-string>s of a TXT value written as quoted strings (RFC 1035 section 5.1: `\\"` for a
+    quote, `\\\\` for a backslash, `\\DDD` for any octet), each unescaped; None when the text is not that.
+
+    Strings stand apart by white space; `adjacent` also takes `"a""b"`, which Route53 reads as two.
+    """
+    if not isinstance(text, str):
+        return None
+    gap = re.compile(r"\s*" if adjacent else r"\s+")
+    out, at = [], 0
+    while True:
+        match = _QUOTED.match(text, at)
+        if match is None:
+            return None
+        out.append(_ESCAPE.sub(lambda m: "x" if m[1].isdigit() else m[1], match[1]))
+        if match.end() == len(text):
+            return out
+        space = gap.match(text, match.end())
+        if space is None:
+            return None
+        at = space.end()
+
+
+def printable_ascii(text: str) -> bool:
+    """Space to tilde: what a TXT string may hold without an escape."""
+    return all(" " <= c <= "~" for c in text)
+
+
 _HCLOUD_LABEL_PART = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9._-]{0,61}[a-zA-Z0-9])?")
 
 

@@ -5,18 +5,28 @@ inputs (camelCase, as the engine receives them), the predicate, and the source w
 `accepts`/`rejects` are sample values from the source that pin the predicate itself. An `Across`
 record reads several registrations at once (rules per group, a subnet inside its network).
 
-Types the program does not register today (KMS keys, aliases) are listed too: their contracts hold
-vacuously until the program registers them, and then they bite.
+Besides the clouds' APIs, the program sends values to two other parties that enforce something: the
+DNS (a TXT record's character-strings, names' lengths) and the SSH client of pulumi-command's remote
+Command, whose connection fields it parses; their sources are the RFCs and the provider's code.
 """
 
 import base64
+import fnmatch
 import ipaddress
 import json
+import re
 from collections import Counter, defaultdict
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.contracts import checks as c
 from tests.contracts.checks import Across, Value
-from tools.mockrun import Run
+from tools.mockrun import ACCOUNT, DEPLOYER, Run
+
+# Who runs `pulumi up` in the mock account (tools/mockrun.py): the caller a key policy must not lock out.
+CALLER = f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER}"
 
 # ---- resource types ---------------------------------------------------------------------------
 
@@ -41,6 +51,8 @@ SSM = "aws:ssm/parameter:Parameter"
 KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
 RECORD = "aws:route53/record:Record"
+COMMAND = "command:remote:Command"
+TLS_KEY = "tls:index/privateKey:PrivateKey"
 
 H_FIREWALL = "hcloud:index/firewall:Firewall"
 H_NETWORK = "hcloud:index/network:Network"
@@ -65,6 +77,7 @@ AWS_TAGGED = (
     KMS_KEY,
 )
 H_LABELLED = (H_FIREWALL, H_NETWORK, H_PRIMARY_IP, H_SERVER, H_VOLUME, H_ZONE, H_RRSET)
+TAGGED_VOLUMES = (INSTANCE,)  # root volumes tagged through rootBlockDevice.tags
 
 # ---- sources ----------------------------------------------------------------------------------
 
@@ -74,6 +87,11 @@ VPC_QUOTAS = "https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits
 IAM_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
 HCLOUD = "https://docs.hetzner.cloud/reference/cloud"
 HCLOUD_FIREWALL_FAQ = "https://docs.hetzner.com/cloud/firewalls/faq/"
+SSM_PUT = "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html"
+KMS_API = "https://docs.aws.amazon.com/kms/latest/APIReference"
+R53_TYPES = "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/ResourceRecordTypes.html"
+PULUMI_HCLOUD_RRSET = "https://www.pulumi.com/registry/packages/hcloud/api-docs/zonerrset/"
+REMOTE_CONNECTION = "https://github.com/pulumi/pulumi-command/blob/master/provider/pkg/provider/remote/connection.go"
 
 # Hetzner locations and their network zones, from Hetzner's own list (not the program's table).
 HCLOUD_ZONES = {
@@ -275,7 +293,7 @@ TAGS = (
             accepts=("kumomta-role", "Name"),
             rejects=("aws:owner", "k" * 128, "team#1", ""),
         )
-        for prop in ("tags", "volumeTags")
+        for prop in ("tags", "volumeTags", "rootBlockDevice.tags")
     ]
     + [
         Value(
@@ -290,7 +308,7 @@ TAGS = (
             accepts=("prod-mta-in-tcp-443-ping8-2001_db8__1-128", ""),
             rejects=("v" * 257, "a'b"),
         )
-        for prop in ("tags", "volumeTags")
+        for prop in ("tags", "volumeTags", "rootBlockDevice.tags")
     ]
     + [
         Value(
@@ -304,7 +322,7 @@ TAGS = (
             accepts=({"a": "b"},),
             rejects=({f"k{i}": "v" for i in range(51)},),
         )
-        for prop in ("tags", "volumeTags")
+        for prop in ("tags", "volumeTags", "rootBlockDevice.tags")
     ]
 )
 
@@ -436,15 +454,63 @@ def _ssm_name(name: str) -> bool:
 
 
 def _ssm_value(run: Run) -> list[str]:
+    """`value` (always secret in pulumi-aws) or its plain twin `insecureValue`: the same Value of PutParameter."""
     problems = []
     for reg in c.of_types(run, SSM):
-        value = c.plain(reg.inputs.get("value")) or ""
-        limit = 8192 if reg.inputs.get("tier") == "Advanced" else 4096
+        value = c.plain(reg.inputs.get("value", reg.inputs.get("insecureValue"))) or ""
+        # Intelligent-Tiering takes an advanced parameter when the value needs one.
+        limit = 8192 if reg.inputs.get("tier") in ("Advanced", "Intelligent-Tiering") else 4096
         if c.utf8_size(value) > limit:
             problems.append(f"{reg.name}: value of {c.utf8_size(value)} bytes, tier limit {limit}")
         if "{{" in value and "}}" in value:
             problems.append(f"{reg.name}: value contains {{{{...}}}}")
     return problems
+
+
+def _key_policy(value) -> bool:
+    """JSON of at most 32 KB in tab, LF, CR and the characters from space through U+00FF."""
+    return c.json_document(32768, c.utf8_size)(value) and bool(re.fullmatch(r"[\t\n\r\x20-\xff]+", value))
+
+
+def _may_put_key_policy(statement: dict, principals: set[str]) -> bool:
+    """An Allow statement whose actions cover kms:PutKeyPolicy for one of `principals` (or every principal)."""
+    actions = statement.get("Action", [])
+    named = statement.get("Principal", {})
+    named = named.get("AWS", []) if isinstance(named, dict) else named
+    named = {named} if isinstance(named, str) else set(named)
+    return (
+        statement.get("Effect") == "Allow"
+        and "Condition" not in statement
+        and any(
+            fnmatch.fnmatchcase("kms:PutKeyPolicy", a) for a in ([actions] if isinstance(actions, str) else actions)
+        )
+        and bool(named & (principals | {"*"}))
+    )
+
+
+def _key_policy_lockout(run: Run) -> list[str]:
+    """The key policy lets the account (IAM then decides who) or the caller change the key policy again."""
+    problems = []
+    for reg in c.of_types(run, KMS_KEY):
+        try:
+            statements = json.loads(c.plain(reg.inputs.get("policy")) or "{}").get("Statement", [])
+        except ValueError:
+            continue  # kms.key.policy reports it
+        statements = [statements] if isinstance(statements, dict) else statements
+        roots = {f"arn:{p}:iam::{ACCOUNT}:root" for p in ("aws", "aws-cn", "aws-us-gov")} | {ACCOUNT}
+        if not any(_may_put_key_policy(statement, roots | {CALLER}) for statement in statements):
+            problems.append(f"{reg.name}: no statement lets the account or the caller call kms:PutKeyPolicy")
+    return problems
+
+
+def _rotation_symmetric(run: Run) -> list[str]:
+    return [
+        f"{reg.name}: enableKeyRotation with key spec {spec}"
+        for reg in c.of_types(run, KMS_KEY)
+        if reg.inputs.get("enableKeyRotation")
+        and (spec := reg.inputs.get("customerMasterKeySpec") or reg.inputs.get("keySpec") or "SYMMETRIC_DEFAULT")
+        != "SYMMETRIC_DEFAULT"
+    ]
 
 
 SSM_AND_KMS = [
@@ -455,7 +521,7 @@ SSM_AND_KMS = [
         _ssm_name,
         "a-zA-Z0-9_.- and /; no aws/ssm prefix; fully qualified when hierarchical; at most 15 levels; "
         "at most 1011 characters with the ARN",
-        "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html",
+        SSM_PUT,
         "A parameter name can't be prefixed with aws or ssm (case-insensitive). Parameter names can include only "
         "the following symbols and letters: a-zA-Z0-9_.- ... Parameter hierarchies are limited to a maximum depth "
         "of fifteen levels... The maximum length for a parameter name that you create is 1011 characters.",
@@ -465,12 +531,37 @@ SSM_AND_KMS = [
     Across(
         "ssm.parameter.value",
         (SSM,),
-        "value, tier",
+        "value, insecureValue, tier",
         _ssm_value,
-        "at most 4 KB (standard tier) or 8 KB (advanced); no {{...}} references",
-        "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html",
+        "at most 4 KB (standard tier) or 8 KB (advanced, or intelligent tiering); no {{...}} references",
+        SSM_PUT,
         "Value: Standard parameters have a value limit of 4 KB. Advanced parameters have a value limit of 8 KB. "
-        "Parameters can't be referenced or nested in the values of other parameters. You can't include {{}}",
+        "Parameters can't be referenced or nested in the values of other parameters. You can't include {{}} ... "
+        "Tier: ... If one or more options requiring an advanced parameter are included in the request, Parameter "
+        "Store creates a parameter in the advanced-parameter tier (Intelligent-Tiering; a value of more than 4 KB "
+        "is such an option).",
+    ),
+    Value(
+        "ssm.parameter.tier",
+        (SSM,),
+        "tier",
+        c.one_of("Standard", "Advanced", "Intelligent-Tiering"),
+        "Standard, Advanced or Intelligent-Tiering",
+        SSM_PUT,
+        "Tier: Valid Values: Standard | Advanced | Intelligent-Tiering",
+        rejects=("Intelligent", "standard"),
+    ),
+    Value(
+        "ssm.parameter.key-id",
+        (SSM,),
+        "keyId",
+        c.matches(r"[a-zA-Z0-9:/_-]+", 256, 1),
+        "a KMS key ID, ARN or alias: 1 to 256 of letters, digits and :/_-",
+        SSM_PUT,
+        "KeyId: The Key Management Service (KMS) ID that you want to use to encrypt a parameter... Length "
+        "Constraints: Minimum length of 1. Maximum length of 256. Pattern: ^([a-zA-Z0-9:/_-]+)$",
+        accepts=("arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "alias/x"),
+        rejects=("", "arn:aws:kms:eu-central-1:123456789012:key/a b", "k" * 257),
     ),
     Value(
         "ssm.parameter.description",
@@ -478,7 +569,7 @@ SSM_AND_KMS = [
         "description",
         c.matches(r"(?s).*", 1024),
         "at most 1024 characters",
-        "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html",
+        SSM_PUT,
         "Description: Length Constraints: Minimum length of 0. Maximum length of 1024.",
         rejects=("d" * 1025,),
     ),
@@ -488,7 +579,7 @@ SSM_AND_KMS = [
         "type",
         c.one_of("String", "StringList", "SecureString"),
         "String, StringList or SecureString",
-        "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html",
+        SSM_PUT,
         "Type: Valid Values: String | StringList | SecureString",
         rejects=("Secure",),
     ),
@@ -496,12 +587,49 @@ SSM_AND_KMS = [
         "kms.key.policy",
         (KMS_KEY,),
         "policy",
-        c.json_document(32768, c.utf8_size),
-        "a JSON key policy of at most 32 KB",
-        "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html",
+        _key_policy,
+        "a JSON key policy of at most 32 KB, in printable Latin-1, tab, LF and CR",
+        f"{KMS_API}/API_CreateKey.html",
         "Policy: The key policy to attach to the KMS key... The key policy size quota is 32 kilobytes "
-        "(32768 bytes). Length Constraints: Minimum length of 1. Maximum length of 32768.",
-        rejects=(json.dumps({"Statement": ["x" * 32768]}),),
+        "(32768 bytes)... A key policy document can include only the following characters: Printable ASCII "
+        "characters from the space character (\\u0020) through the end of the ASCII character range. Printable "
+        "characters in the Basic Latin and Latin-1 Supplement character set (through \\u00FF). The tab (\\u0009), "
+        "line feed (\\u000A), and carriage return (\\u000D) special characters. Length Constraints: Minimum length "
+        "of 1. Maximum length of 32768. Pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+        accepts=('{"Version": "2012-10-17", "Statement": []}',),
+        rejects=(json.dumps({"Statement": ["x" * 32768]}), '{"Sid": "\u2713"}', ""),
+    ),
+    Across(
+        "kms.key.policy-lockout",
+        (KMS_KEY,),
+        "policy",
+        _key_policy_lockout,
+        "the key policy lets the account or the caller call kms:PutKeyPolicy later, or KMS refuses it",
+        f"{KMS_API}/API_CreateKey.html",
+        "Policy: If you provide a key policy, it must meet the following criteria: The key policy must allow the "
+        "calling principal to make a subsequent PutKeyPolicy request on the KMS key. This reduces the risk that "
+        "the KMS key becomes unmanageable.",
+    ),
+    Value(
+        "kms.key.deletion-window",
+        (KMS_KEY,),
+        "deletionWindowInDays",
+        c.within(7, 30),
+        "7 to 30 days",
+        f"{KMS_API}/API_ScheduleKeyDeletion.html",
+        "PendingWindowInDays: ... If you include a value, it must be between 7 and 30, inclusive.",
+        rejects=(6, 31, 7.5),
+    ),
+    Across(
+        "kms.key.rotation-symmetric",
+        (KMS_KEY,),
+        "enableKeyRotation, customerMasterKeySpec, keySpec",
+        _rotation_symmetric,
+        "automatic rotation only for symmetric encryption keys",
+        f"{KMS_API}/API_EnableKeyRotation.html",
+        "Automatic key rotation is supported only on symmetric encryption KMS keys. You cannot enable automatic "
+        "rotation of asymmetric KMS keys, HMAC KMS keys, KMS keys with imported key material, or KMS keys in a "
+        "custom key store.",
     ),
     Value(
         "kms.key.description",
@@ -509,7 +637,7 @@ SSM_AND_KMS = [
         "description",
         c.matches(r"(?s).*", 8192),
         "at most 8192 characters",
-        "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html",
+        f"{KMS_API}/API_CreateKey.html",
         "Description: Length Constraints: Minimum length of 0. Maximum length of 8192.",
     ),
     Value(
@@ -518,11 +646,11 @@ SSM_AND_KMS = [
         "name",
         lambda name: c.matches(r"alias/[a-zA-Z0-9/_-]+", 256)(name) and not name.startswith("alias/aws/"),
         "alias/ then letters, digits, /_-; at most 256; never alias/aws/",
-        "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html",
+        f"{KMS_API}/API_CreateAlias.html",
         "AliasName: The alias name cannot begin with alias/aws/... Pattern: ^[a-zA-Z0-9:/_-]+$ ... "
         "must begin with alias/ followed by a name",
-        accepts=("alias/kumomta/prod/inject-token",),
-        rejects=("kumomta", "alias/aws/ssm", "alias/a b"),
+        accepts=("alias/kumomta/prod/inject-token", "alias/kumomta-prod_eu-secrets"),
+        rejects=("kumomta", "alias/aws/ssm", "alias/a b", "alias/kumomta-prod.eu-secrets", "alias/" + "a" * 251),
     ),
 ]
 
@@ -808,19 +936,53 @@ def _record_values(run: Run) -> list[str]:
     ]
 
 
+def _txt_records(run: Run) -> list[str]:
+    """Each TXT value as Route53 gets it: the provider wraps the record in quotes, so `""` inside starts a string."""
+    problems = []
+    for reg in c.of_types(run, RECORD):
+        if reg.inputs.get("type") not in ("TXT", "SPF"):
+            continue
+        for record in c.plain(reg.inputs.get("records")) or []:
+            value = f'"{record}"'
+            strings = c.character_strings(value, adjacent=True)
+            if strings is None:
+                problems.append(f"{reg.name}: {c.short(value)!r} is not quoted character-strings")
+            elif long := [len(x) for x in strings if len(x) > 255]:
+                problems.append(f"{reg.name}: strings of {long} characters, at most 255 each")
+            elif not all(c.printable_ascii(x) for x in strings):
+                problems.append(f"{reg.name}: {c.short(value)!r} holds characters that need \\ooo escapes")
+            if len(value) > 4000:
+                problems.append(f"{reg.name}: a value of {len(value)} characters, at most 4000")
+    return problems
+
+
 ROUTE53 = [
     Value(
         "route53.record.name",
         (RECORD,),
         "name",
-        c.dns_name(255),
-        "a domain name: labels of 1 to 63, 255 characters in all",
+        c.owner_name(253),
+        "a domain name: labels of 1 to 63, 253 characters as text (255 bytes on the wire); _ needs no escape",
         "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DomainNameFormat.html",
-        "Domain names (including the names of domains, hosted zones, and records) consist of a series of labels "
-        "separated by dots. Each label can be up to 63 bytes long. The total length of a domain name cannot "
-        "exceed 255 bytes, including the dots.",
-        accepts=("mta.yourdomain.com", "_dmarc.yourdomain.com"),
-        rejects=("x" * 64 + ".example.com", ".".join(["a" * 63] * 4) + ".com", "a..b.com"),
+        "Each label can be up to 63 bytes long. The total length of a domain name cannot exceed 255 bytes, "
+        "including the dots... You can include any of the following characters without using escape codes: "
+        "... - / : ; < = > ? @ [ \\ ] ^ _ ` { | } ~ . (RFC 1035 2.3.4: 255 octets on the wire, 253 as text.)",
+        accepts=("mta.yourdomain.com", "_dmarc.yourdomain.com", "s202611._domainkey.yourdomain.com"),
+        rejects=("x" * 64 + ".example.com", ".".join(["a" * 63] * 4) + ".com", "a..b.com", "a b.com"),
+    ),
+    Across(
+        "route53.record.txt",
+        (RECORD,),
+        "records, type",
+        _txt_records,
+        "a TXT value is quoted strings of at most 255 characters, printable ASCII (spaces inside the quotes) or "
+        "escaped, 4000 in all",
+        R53_TYPES,
+        "TXT record type: A TXT record contains one or more strings that are enclosed in double quotation marks "
+        '("). ... If your TXT record contains any of the following characters, you must specify the characters '
+        "by using escape codes in the format \\three-digit octal code: Characters 000 to 040 octal ... Characters "
+        "177 to 377 octal. (ResourceRecord: Value: not to exceed 4,000 characters; RFC 1035 3.3: a "
+        "<character-string> is at most 255 octets.)",
     ),
     Value(
         "route53.record.ttl",
@@ -838,7 +1000,7 @@ ROUTE53 = [
         "records, type",
         _record_values,
         "A records hold IPv4 addresses, AAAA records IPv6 addresses",
-        "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/ResourceRecordTypes.html",
+        R53_TYPES,
         "A record type: The value for an A record is an IPv4 address in dotted decimal notation. "
         "AAAA: The value for a AAAA record is an IPv6 address in colon-separated hexadecimal format.",
     ),
@@ -994,7 +1156,36 @@ def _unique_names(*types: str):
 
 
 def _rrset_name(value: str) -> bool:
-    return value == "@" or (value == value.lower() and not value.endswith(".") and c.hostname(value))
+    """`@`, or a relative owner name in lower case: underscores are fine (`_dmarc`, `s1._domainkey`), non-ASCII is
+    not (Punycode instead)."""
+    return value == "@" or (value == value.lower() and c.owner_name(253)(value))
+
+
+def _rrset_values(run: Run) -> list[str]:
+    problems = []
+    for reg in c.of_types(run, H_RRSET):
+        values = [record.get("value") for record in c.plain(reg.inputs.get("records")) or []]
+        if not values or len(set(values)) != len(values):
+            problems.append(f"{reg.name}: records {values!r} are empty or repeat a value")
+        kind = reg.inputs.get("type")
+        for value in values if kind in ("A", "AAAA") else []:
+            if not c.address(4 if kind == "A" else 6)(value):
+                problems.append(f"{reg.name}: {kind} {value!r}")
+    return problems
+
+
+def _rrset_txt(run: Run) -> list[str]:
+    problems = []
+    for reg in c.of_types(run, H_RRSET):
+        if reg.inputs.get("type") != "TXT":
+            continue
+        for record in c.plain(reg.inputs.get("records")) or []:
+            strings = c.character_strings(record.get("value"))
+            if strings is None:
+                problems.append(f"{reg.name}: {c.short(record.get('value'))!r} is not quoted strings")
+            elif long := [len(x) for x in strings if len(x) > 255]:
+                problems.append(f"{reg.name}: strings of {long} characters, at most 255 each")
+    return problems
 
 
 def _rrset_in_zone(run: Run) -> list[str]:
@@ -1317,10 +1508,12 @@ HETZNER = [
         _rrset_name,
         "lower case, relative to the zone, not ending with a dot; @ for the apex",
         f"{HCLOUD}#zone-rrsets-create-an-rrset",
-        "name: Name of the RRSet. The name must be in lower case, and must not end with a dot or the Zone name... "
-        "For the Zone apex, use @.",
-        accepts=("@", "mta", "mx1.eu"),
-        rejects=("MTA", "mta.", "a" * 64),
+        "name: Name of the RRSet. The name must be in lower case, and must not end with a dot or the Zone name. "
+        "Names containing non-ASCII characters must be transcribed to Punycode representation with ACE prefix, "
+        "e.g. xn--4bi. For the Zone apex, use @. (No other character rule: owner names are DNS names, not host "
+        "names; RFC 2181 section 11 allows any label octets, RFC 8552 reserves the _ prefix for such names.)",
+        accepts=("@", "mta", "mx1.eu", "_dmarc", "s202611._domainkey", "s1-ed25519._domainkey.mail", "xn--4bi"),
+        rejects=("MTA", "mta.", "a" * 64, "a..b", "", "✉", "_DMARC"),
     ),
     Across(
         "hcloud.rrset.relative",
@@ -1346,20 +1539,232 @@ HETZNER = [
         "hcloud.rrset.values",
         (H_RRSET,),
         "records, type",
-        lambda run: [
-            f"{reg.name}: {reg.inputs.get('type')} {record.get('value')!r}"
-            for reg in c.of_types(run, H_RRSET)
-            for record in reg.inputs.get("records") or []
-            if reg.inputs.get("type") in ("A", "AAAA")
-            and not c.address(4 if reg.inputs["type"] == "A" else 6)(record.get("value"))
-        ],
-        "A records hold IPv4 addresses, AAAA records IPv6 addresses; never empty",
+        _rrset_values,
+        "records never empty nor repeated; A records hold IPv4 addresses, AAAA records IPv6 addresses",
         f"{HCLOUD}#zone-rrsets-create-an-rrset",
         "records: Records of the RRSet. Must not be empty and must only contain distinct record values.",
     ),
+    Across(
+        "hcloud.rrset.txt",
+        (H_RRSET,),
+        "records, type",
+        _rrset_txt,
+        'a TXT value is one or more quoted strings ("...", \\" inside) of at most 255 characters each',
+        PULUMI_HCLOUD_RRSET,
+        "RRSets of type TXT: The format of TXT records must consist of one or many quoted strings of 255 "
+        'characters. (hcloud-go zoneutil.FormatTXTRecord, its tests: hello "world" is written '
+        '"hello \\"world\\"", and a longer value as "<255 characters>" "<the rest>".)',
+    ),
+    Value(
+        "hcloud.rrset.type",
+        (H_RRSET,),
+        "type",
+        c.one_of(
+            *[
+                "A",
+                "AAAA",
+                "CAA",
+                "CNAME",
+                "DS",
+                "HINFO",
+                "HTTPS",
+                "MX",
+                "NS",
+                "PTR",
+                "RP",
+                "SOA",
+                "SRV",
+                "SVCB",
+                "TLSA",
+                "TXT",
+            ]
+        ),
+        "a type Hetzner DNS serves",
+        f"{HCLOUD}#zone-rrsets-create-an-rrset",
+        "type: Allowed: A AAAA CAA CNAME DS HINFO HTTPS MX NS PTR RP SOA SRV SVCB TLSA TXT",
+        rejects=("SPF", "txt"),
+    ),
 ]
 
-CONTRACTS = [*SECURITY_GROUPS, *TAGS, *IAM, *SSM_AND_KMS, *NETWORK_AND_COMPUTE, *ROUTE53, *HETZNER]
+
+def _pinned_addresses(run: Run) -> list[str]:
+    """Each pinned private address is a host address of its subnet, past the gateway, and no one else's."""
+    subnets = c.by_id(run, H_SUBNET)
+    problems, seen = [], {}
+    for reg in c.of_types(run, H_SERVER):
+        for attachment in c.plain(reg.inputs.get("networks")) or []:
+            ip, subnet = attachment.get("ip"), subnets.get(attachment.get("subnetId"))
+            if ip is None or subnet is None:
+                continue
+            block = c.network(subnet.inputs.get("ipRange"), 4)
+            gateway = block.network_address + 1 if block else None
+            if not (block and c.address(4)(ip) and gateway < ipaddress.ip_address(ip) < block.broadcast_address):
+                problems.append(f"{reg.name}: {ip} is not a host address of {subnet.name} {block} past its gateway")
+            where = (subnet.inputs.get("networkId"), ip)
+            if where in seen:
+                problems.append(f"{reg.name}: {ip} is also {seen[where]}'s address")
+            seen[where] = reg.name
+    return problems
+
+
+HETZNER.append(
+    Across(
+        "hcloud.server.private-ip",
+        (H_SERVER, H_SUBNET),
+        "networks",
+        _pinned_addresses,
+        "a pinned private address lies in the server's subnet, is not its network, gateway or broadcast address, "
+        "and is nobody else's",
+        f"{HCLOUD}#server-actions-attach-a-server-to-a-network",
+        "ip: IP to request to be assigned to this Server; if you do not provide this then you will be auto "
+        "assigned an IP address. (Error ip_not_available: The provided Network IP is not available. "
+        "https://docs.hetzner.com/networking/networks/technical-concepts/architecture: the subnet's first "
+        "address, 10.0.0.1 of 10.0.0.0/24, is its Subnet Gateway.)",
+    )
+)
+
+# ---- what pulumi-command and pulumi-tls take ---------------------------------------------------
+
+
+def _authorized_key(value) -> bool:
+    """One key in authorized_keys format, as golang.org/x/crypto/ssh.ParseAuthorizedKey reads it."""
+    try:
+        serialization.load_ssh_public_key(value.encode())
+    except (AttributeError, ValueError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _ssh_private_key(value) -> bool:
+    """An unencrypted private key ssh.ParsePrivateKey reads: OpenSSH's own format or PEM."""
+    for load in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
+        try:
+            load(value.encode(), None)
+        except (AttributeError, TypeError, ValueError, UnsupportedAlgorithm):
+            continue
+        return True
+    return False
+
+
+_ED25519 = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(32))
+_SAMPLE_PUBLIC = _ED25519.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+_SAMPLE_PRIVATE = _ED25519.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+)
+
+COMMANDS_AND_KEYS = [
+    Value(
+        "command.connection.host",
+        (COMMAND,),
+        "connection.host",
+        lambda value: c.address(4)(value) or c.address(6)(value) or c.hostname(value),
+        "an IP address or a host name to dial",
+        REMOTE_CONNECTION,
+        'Host: "The address of the resource to connect to." Dial: net.JoinHostPort(*con.Host, ...)',
+        accepts=("198.51.100.7", "2001:db8::1", "mta.yourdomain.com"),
+        rejects=("", "198.51.100.7:22", "mta yourdomain"),
+    ),
+    Value(
+        "command.connection.port",
+        (COMMAND,),
+        "connection.port",
+        c.within(1, 65535),
+        "a TCP port",
+        REMOTE_CONNECTION,
+        'Port: "The port to connect to. Defaults to 22." (RFC 793: a 16-bit port number; 0 is reserved.)',
+        rejects=(0, 65536),
+    ),
+    Value(
+        "command.connection.user",
+        (COMMAND,),
+        "connection.user",
+        c.matches(r"[a-z_][a-z0-9_-]*\$?", 32, 1),
+        "a user name the host's useradd would make: lower case, digits, _ and -, at most 32",
+        "https://man7.org/linux/man-pages/man8/useradd.8.html",
+        "Usernames may contain only lower and upper case letters, digits, underscores, or dashes. They can end "
+        "with a dollar sign... Usernames may only be up to 32 characters long. (Debian's default NAME_REGEX is "
+        "^[a-z][-a-z0-9_]*\\$?$.)",
+        accepts=("kumomta-sync", "root"),
+        rejects=("Kumo Sync", "u" * 33, "-x"),
+    ),
+    Value(
+        "command.connection.host-key",
+        (COMMAND,),
+        "connection.hostKey",
+        _authorized_key,
+        "one public key in authorized_keys format",
+        REMOTE_CONNECTION,
+        "publicKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(*con.HostKey)); if err != nil { return nil, "
+        'fmt.Errorf("failed to parse host key: %w", err) }',
+        accepts=(_SAMPLE_PUBLIC.decode(), _SAMPLE_PUBLIC.decode() + " root@mta\n"),
+        rejects=("", "AAAAC3NzaC1lZDI1NTE5", "ssh-ed25519 not-base64"),
+    ),
+    Value(
+        "command.connection.private-key",
+        (COMMAND,),
+        "connection.privateKey",
+        _ssh_private_key,
+        "an unencrypted private key in OpenSSH or PEM format",
+        REMOTE_CONNECTION,
+        "signer, err = ssh.ParsePrivateKey([]byte(*con.PrivateKey)) (no privateKeyPassword given)",
+        accepts=(_SAMPLE_PRIVATE.decode(),),
+        rejects=("", _SAMPLE_PUBLIC.decode()),
+    ),
+    Value(
+        "command.connection.dial-error-limit",
+        (COMMAND,),
+        "connection.dialErrorLimit",
+        lambda value: c.whole(value, -1, 2**31 - 1),
+        "a whole number of failed dials, -1 for no limit",
+        REMOTE_CONNECTION,
+        'DialErrorLimit *int: "Max allowed errors on trying to dial the remote host. -1 set count to unlimited."',
+        rejects=(-2, 1.5),
+    ),
+    Value(
+        "command.connection.per-dial-timeout",
+        (COMMAND,),
+        "connection.perDialTimeout",
+        lambda value: c.whole(value, 0, 2**31 - 1),
+        "whole seconds per dial, 0 for no maximum",
+        REMOTE_CONNECTION,
+        'PerDialTimeout *int: "Max number of seconds for each dial attempt. 0 implies no maximum."',
+        rejects=(-1, 0.5),
+    ),
+    Value(
+        "tls.private-key.algorithm",
+        (TLS_KEY,),
+        "algorithm",
+        c.one_of("RSA", "ECDSA", "ED25519"),
+        "RSA, ECDSA or ED25519",
+        "https://www.pulumi.com/registry/packages/tls/api-docs/privatekey/",
+        "algorithm: Name of the algorithm to use when generating the private key. Currently-supported values "
+        "are: RSA, ECDSA, ED25519.",
+        rejects=("rsa", "DSA"),
+    ),
+    Value(
+        "tls.private-key.rsa-bits",
+        (TLS_KEY,),
+        "rsaBits",
+        c.within(1024, 4096),
+        "1024 to 4096 bits: the RSA keys are DKIM keys, and receivers need only verify up to 4096",
+        "https://www.rfc-editor.org/rfc/rfc8301#section-3.2",
+        "Signers MUST use RSA keys of at least 1024 bits for all keys. Signers SHOULD use RSA keys of at least "
+        "2048 bits. Verifiers MUST be able to validate signatures with keys ranging from 1024 bits to 4096 bits, "
+        "and they MAY be able to validate signatures with larger keys.",
+        rejects=(512, 8192),
+    ),
+]
+
+CONTRACTS = [
+    *SECURITY_GROUPS,
+    *TAGS,
+    *IAM,
+    *SSM_AND_KMS,
+    *NETWORK_AND_COMPUTE,
+    *ROUTE53,
+    *HETZNER,
+    *COMMANDS_AND_KEYS,
+]
 
 # Registered properties that no contract reads, and why. A new property must land here or in a contract.
 UNCONSTRAINED = {
@@ -1405,7 +1810,6 @@ UNCONSTRAINED = {
     H_SERVER: {
         "image": "an image name Hetzner resolves",
         "serverType": "the operator's choice; Hetzner validates it at create",
-        "networks": "references, cross-checked by hcloud.server.network-zone",
         "sshKeys": "names or IDs of the operator's keys",
     },
     H_PRIMARY_IP: {"assigneeType": "always server", "name": "no documented constraint beyond hcloud.names.unique"},
@@ -1413,5 +1817,13 @@ UNCONSTRAINED = {
     H_SUBNET: {"type": "cloud, the only type for servers"},
     H_ZONE: {"mode": "primary"},
     "random:index/randomPassword:RandomPassword": {"length": "local to Pulumi", "special": "local to Pulumi"},
-    SSM: {"tier": "read by ssm.parameter.value"},
+    KMS_ALIAS: {"targetKeyId": "a reference to the key this stack created"},
+    RECORD: {"allowOverwrite": "read by the provider alone: false makes it CREATE, never UPSERT, a record set"},
+    COMMAND: {
+        "create": "a command line the host never runs: the deploy key's forced command runs kumomta-apply whatever "
+        "is asked (tests/bootstrap/test_userdata.py)",
+        "update": "as create",
+        "stdin": "the bundle, streamed to the command's standard input; neither the provider nor sshd limits it",
+        "triggers": "local to Pulumi: a change runs the command again",
+    },
 }

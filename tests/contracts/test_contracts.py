@@ -5,7 +5,8 @@ configs: one exploration per cloud plans each config once and records, per contr
 that breaks it; each contract is then its own test, named after it. A config that settings refuse (one
 `kumomta:` line per bad key) has nothing to check; any other error fails
 `test_configs_plan_or_are_refused_in_kumomta_lines`. Boundaries the clouds document (`configs.EDGES`)
-are visited first, then the generated configs.
+are visited first, then the generated configs. A contract the program is known to break (a bug reported
+for components/, `PROGRAM_BUGS`) fails with a first line that says so.
 
 The examples are derandomized, so every run explores the same configs (Hypothesis also draws constants
 from the modules loaded, so this file alone explores a slightly different set than `make test`, each
@@ -28,7 +29,7 @@ from tests.contracts.checks import Across, Value
 from tests.contracts.configs import EDGES, StackConfig, outcome, stack_configs
 from tools.mockrun import stack_config
 
-EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "25"))
 SEED = os.environ.get("CONTRACT_SEED")
 
 CONTRACT_SETTINGS = settings(
@@ -40,18 +41,35 @@ CONTRACT_SETTINGS = settings(
     suppress_health_check=list(HealthCheck),
 )
 
-# Types a contract is written for but the program does not register today.
-NOT_REGISTERED_YET = {table.KMS_KEY, table.KMS_ALIAS}
+
+# Contracts the program breaks today: program bugs reported to the lead for components/ to fix (contracts2 branch
+# report). Their tests fail on purpose until then, and say so; remove an entry once its test passes.
+PROGRAM_BUGS = {
+    "kms.alias.name": "the stack name goes into alias/kumomta-<stack>-secrets verbatim, and a stack name may hold '.'",
+    "hcloud.labels.value": "the stack name is every resource's kumomta-stack label verbatim: '.'/'_'/'-' ends, > 63",
+    "hcloud.volume.name": "<stack>-<label>-spool is not kept within Hetzner's 64 characters",
+    "route53.record.name": "<selector>-ed25519 can pass 63 characters; <selector>._domainkey. or _dmarc. in front of a "
+    "signing domain can pass 253",
+    "hcloud.rrset.name": "<selector>-ed25519 can pass 63 characters (settings check the selector alone)",
+    "hcloud.rrset.relative": "<selector>._domainkey.<domain> and _dmarc.<domain> can pass 253 characters",
+    "aws.tags.value": "the Name tag <stack>-dkim-<domain>-<selector> of a DKIM parameter can pass 256 characters",
+    "route53.record.txt": "dmarc.rua may hold '\"', which ends the TXT string early; SPF of ~96 dual-stack proxies "
+    "passes Route53's 4000 characters",
+    "hcloud.rrset.txt": "dmarc.rua may hold '\"', which the TXT value carries unescaped",
+    "hcloud.firewall.effective-rules": "settings keep each list within 100 addresses, not a firewall within 500",
+    "kms.key.policy": "aws.deployerArns has no bound: enough long ARNs pass the key policy's 32 KB",
+}
 
 
 def clouds(contract) -> set[str]:
-    """The configs a contract is checked under: DNS records come from either cloud."""
+    """The configs a contract is checked under: DNS records and DKIM keys come from either cloud, the remote
+    Command only from Hetzner's day-2 push."""
     out = set()
     for type_ in contract.types:
-        if type_.startswith(("aws:route53", table.H_ZONE, table.H_RRSET)):
+        if type_.startswith(("aws:route53", table.H_ZONE, table.H_RRSET, "tls:")):
             out |= {"aws", "hcloud"}
         else:
-            out.add("hcloud" if type_.startswith("hcloud:") else "aws")
+            out.add("hcloud" if type_.startswith(("hcloud:", "command:")) else "aws")
     return out
 
 
@@ -122,8 +140,10 @@ def minimal(contract, cloud: str, first: StackConfig) -> StackConfig:
 def broken(contract, found: list[str]) -> str:
     shown = "\n".join(f"  - {p}" for p in found[:8])
     more = f"\n  ... and {len(found) - 8} more" if len(found) > 8 else ""
+    bug = PROGRAM_BUGS.get(contract.name)
+    known = f"PROGRAM BUG, reported for components/ to fix: {bug}\n" if bug else ""
     return (
-        f"contract {contract.name} broken: {contract.rule}\n  source: {contract.source}\n"
+        f"{known}contract {contract.name} broken: {contract.rule}\n  source: {contract.source}\n"
         f'  "{contract.quote}"\n{shown}{more}'
     )
 
@@ -152,10 +172,12 @@ def test_configs_plan_or_are_refused_in_kumomta_lines(cloud):
 
 
 @pytest.mark.parametrize("cloud", ["aws", "hcloud"])
-def test_most_generated_configs_plan(cloud):
-    # Contracts hold vacuously over refused configs: most of what is generated must get through settings.
+def test_most_generated_configs_plan_and_some_are_refused(cloud):
+    # Contracts hold vacuously over refused configs: most of what is generated must get through settings,
+    # and some must not (configs.SPOILERS), so the refusal path is explored too.
     counts = explored(cloud).outcomes
-    assert counts["run"] >= sum(counts.values()) / 2, dict(counts)
+    assert counts["run"] >= sum(counts.values()) * 2 / 3, dict(counts)
+    assert counts["refused"] >= 1, dict(counts)
 
 
 # ---- the table itself ----------------------------------------------------------------------------
@@ -233,22 +255,20 @@ def test_every_property_sent_has_a_contract_or_a_reason(registered):
 
 @pytest.mark.parametrize("contract", table.CONTRACTS, ids=repr)
 def test_each_contract_meets_resources_the_program_registers(contract, registered):
-    if not any(t in registered for t in contract.types):
-        if set(contract.types) <= NOT_REGISTERED_YET:
-            pytest.skip(f"{contract.name}: the program registers no {', '.join(contract.types)} yet")
-        pytest.fail(f"{contract.name}: none of {contract.types} is registered; a typo, or a stale contract")
+    assert any(t in registered for t in contract.types), f"none of {contract.types} is registered: a typo, or stale"
 
 
 # ---- each cross-resource contract can fail ---------------------------------------------------------
 
 
-def _first(run, type_: str):
-    return next(reg for reg in run.registrations if reg.type == type_)
+def _first(run, type_: str, kind: str | None = None):
+    """The first registration of `type_` (of record type `kind`, for DNS records)."""
+    return next(reg for reg in run.registrations if reg.type == type_ and kind in (None, reg.inputs.get("type")))
 
 
-def _set(type_: str, key: str, value):
-    """Break a contract by setting one input of the first registration of `type_`."""
-    return lambda run: _first(run, type_).inputs.__setitem__(key, value)
+def _set(type_: str, key: str, value, kind: str | None = None):
+    """Break a contract by setting one input of the first registration of `type_` (and record type `kind`)."""
+    return lambda run: _first(run, type_, kind).inputs.__setitem__(key, value)
 
 
 def _repeat(type_: str, times: int):
@@ -286,12 +306,18 @@ BREAKERS = {
     "iam.role-policy.name": (0, _set(table.ROLE_POLICY, "name", "read token")),
     "iam.role.inline-policy-size": (0, _set(table.ROLE_POLICY, "policy", json.dumps({"Statement": ["s" * 10240]}))),
     "iam.role.managed-policies": (0, _repeat(table.ROLE_ATTACH, 10)),
-    "ssm.parameter.value": (0, _set(table.SSM, "value", "v" * 4097)),
+    "ssm.parameter.value": (0, _set(table.SSM, "insecureValue", "v" * 8193)),
+    "kms.key.policy-lockout": (
+        0,
+        _set(table.KMS_KEY, "policy", json.dumps({"Statement": [{"Effect": "Allow", "Action": "kms:*"}]})),
+    ),
+    "kms.key.rotation-symmetric": (0, _set(table.KMS_KEY, "customerMasterKeySpec", "RSA_2048")),
     "vpc.subnet.inside-vpc": (0, _set(table.SUBNET, "cidrBlock", "192.168.0.0/24")),
     "vpc.subnet.capacity": (0, _repeat(table.ENI, 251)),
     "ec2.eip-domain-name.forward-record": (0, _set(table.EIP_PTR, "domainName", "elsewhere.yourdomain.com")),
     "ebs.attachment.same-zone": (0, _set(table.EBS, "availabilityZone", "eu-central-1c")),
-    "route53.record.values": (0, _set(table.RECORD, "records", ["2001:db8::1"])),
+    "route53.record.values": (0, _set(table.RECORD, "records", ["2001:db8::1"], kind="A")),
+    "route53.record.txt": (0, _set(table.RECORD, "records", ["p=" + "k" * 300], kind="TXT")),
     "hcloud.server.network-zone": (_HCLOUD_V6, _set(table.H_SERVER, "location", "ash")),
     "hcloud.volume.same-location": (_HCLOUD_V6, _set(table.H_VOLUME, "location", "hel1")),
     "hcloud.primary-ip.same-location": (_HCLOUD_V6, _set(table.H_PRIMARY_IP, "location", "hel1")),
@@ -304,7 +330,12 @@ BREAKERS = {
     "hcloud.rdns.address": (_HCLOUD_V6, _set(table.H_RDNS, "ipAddress", "203.0.113.1")),
     "hcloud.names.unique": (_HCLOUD_V6, _rename_second_like_first(table.H_SERVER)),
     "hcloud.rrset.relative": (1, _set(table.H_RRSET, "name", "mta.yourdomain.com")),
-    "hcloud.rrset.values": (1, _set(table.H_RRSET, "records", [{"value": "2001:db8::1"}])),
+    "hcloud.rrset.values": (1, _set(table.H_RRSET, "records", [{"value": "2001:db8::1"}], kind="A")),
+    "hcloud.rrset.txt": (1, _set(table.H_RRSET, "records", [{"value": "v=spf1 -all"}], kind="TXT")),
+    "hcloud.server.private-ip": (
+        _HCLOUD_V6,
+        lambda run: _first(run, table.H_SERVER).inputs["networks"][0].__setitem__("ip", "10.43.2.1"),
+    ),
 }
 
 ACROSS = [contract for contract in table.CONTRACTS if isinstance(contract, Across)]
