@@ -54,8 +54,8 @@ _KEY_USER_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:Genera
 
 
 def tags(role: Role | None, name: str) -> dict[str, str]:
-    """Ownership tags, plus the Name the AWS console shows."""
-    return {"Name": f"{pulumi.get_stack()}-{name}", **ownership(role)}
+    """Ownership tags, plus the Name the AWS console shows (a tag value holds 256 characters: EC2 Tag)."""
+    return {"Name": f"{pulumi.get_stack()}-{name}"[:256], **ownership(role)}
 
 
 class AwsNetwork(pulumi.ComponentResource):
@@ -246,7 +246,8 @@ class AwsSite(pulumi.ComponentResource):
         )
         aws.kms.Alias(
             "secrets-key-alias",
-            name=f"alias/kumomta-{stack}-secrets",
+            # KMS CreateAlias: AliasName matches ^[a-zA-Z0-9:/_-]+$; a Pulumi stack name may also hold '.'.
+            name=f"alias/kumomta-{re.sub(r'[^a-zA-Z0-9_-]', '_', stack)}-secrets",
             target_key_id=key.key_id,
             opts=pulumi.ResourceOptions(parent=key),
         )

@@ -8,6 +8,7 @@ which Hetzner's cloud firewalls do not filter: host-group rows of the matrix mak
 here, and the proxy's host firewall limits 5000 to the MTA subnet.
 """
 
+import hashlib
 import ipaddress
 
 import pulumi
@@ -264,8 +265,10 @@ def _numeric(resource_id: pulumi.Output[str]) -> pulumi.Output[int]:
 
 
 def _unique_name(name: str) -> str:
-    """Hetzner names are unique per project, so they carry the stack."""
-    return f"{pulumi.get_stack()}-{name}"
+    """Hetzner names are unique per project, so they carry the stack. A volume's holds 64 characters (Cloud API,
+    Volumes: name); a longer one keeps its start and a hash of the whole, so it stays unique and stable."""
+    full = f"{pulumi.get_stack()}-{name}"
+    return full if len(full) <= 64 else f"{full[:55]}-{hashlib.sha256(full.encode()).hexdigest()[:8]}"
 
 
 def _first_address(network: str) -> str:

@@ -13,8 +13,10 @@ from components.settings import Settings
 # AWS VPC User Guide, "Amazon VPC quotas": "Inbound or outbound rules per security group: 60. ... This quota
 # is enforced separately for IPv4 rules and IPv6 rules." A referenced security group counts as one rule.
 AWS_RULES_PER_GROUP = 60
-# Hetzner Cloud API, Firewalls: a firewall holds at most 50 rules.
+# Hetzner Cloud API, Firewalls: a firewall holds at most 50 rules; Hetzner Docs, Firewalls FAQ: "Have up to 500
+# (effective) rules per Firewall", a rule counting once per address it names.
 HCLOUD_RULES_PER_FIREWALL = 50
+HCLOUD_EFFECTIVE_RULES = 500
 
 # The key that lists each peer's addresses, so a message says what to change.
 PEER_KEYS = {
@@ -43,11 +45,18 @@ def check(settings: Settings) -> list[str]:
         from components.hcloud import firewall_rules
 
         for role in Role:
-            count = len(firewall_rules(role, settings))
-            if count > HCLOUD_RULES_PER_FIREWALL:
+            rules = firewall_rules(role, settings)
+            if len(rules) > HCLOUD_RULES_PER_FIREWALL:
                 problems.append(
-                    f"hcloud: the {role} firewall would need {count} rules; Hetzner allows "
+                    f"hcloud: the {role} firewall would need {len(rules)} rules; Hetzner allows "
                     f"{HCLOUD_RULES_PER_FIREWALL} per firewall"
+                )
+            effective = sum(len(r.get("source_ips") or r.get("destination_ips") or [None]) for r in rules)
+            if effective > HCLOUD_EFFECTIVE_RULES:
+                problems.append(
+                    f"hcloud: the {role} firewall would hold {effective} effective rules (one per address of each "
+                    f"rule); Hetzner allows {HCLOUD_EFFECTIVE_RULES} per firewall (Firewalls FAQ); merge networks "
+                    "into wider ranges"
                 )
     return list(dict.fromkeys(problems))
 

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
+from pulumi import get_stack
 from pulumi.runtime import config
 from pydantic import (
     AfterValidator,
@@ -212,6 +213,32 @@ class HcloudDns(_Model):
     create: Flag = False
 
 
+SPF_LONGEST = 4000
+
+
+def _dns_name(name: str) -> None:
+    """A record name the stack makes from settings: labels of 63 characters at most, 253 in all (RFC 1035 2.3.4)."""
+    long = next((label for label in name.split(".") if len(label) > 63), None)
+    if long is not None:
+        raise ValueError(f"the record name {name} has the label {long!r} of {len(long)} characters; at most 63")
+    if len(name) > 253:
+        raise ValueError(f"the record name {name} is {len(name)} characters; at most 253 (RFC 1035)")
+
+
+# Each deployer is named in the secrets key's policy, which holds 32 KB (KMS CreateKey: Policy); 20 of the
+# longest ARNs IAM allows (a 512-character path) stay well within it.
+MAX_DEPLOYERS = 20
+
+
+def _few_deployers(arns: list[str]) -> list[str]:
+    if len(arns) > MAX_DEPLOYERS:
+        raise ValueError(
+            f"{len(arns)} principals; the secrets key's policy names each and holds 32 KB, so at most "
+            f"{MAX_DEPLOYERS}: give a role they all assume instead"
+        )
+    return arns
+
+
 class AwsSettings(_Model):
     """AWS placement and sizing.
 
@@ -234,7 +261,9 @@ class AwsSettings(_Model):
     proxy_subnet_cidr: AwsBlock = "10.42.2.0/24"
     vpc_id: Name | None = None
     subnet_id: Name | None = None
-    deployer_arns: Annotated[list[Annotated[str, AfterValidator(iam_principal)]], AfterValidator(unique)] = []
+    deployer_arns: Annotated[
+        list[Annotated[str, AfterValidator(iam_principal)]], AfterValidator(unique), AfterValidator(_few_deployers)
+    ] = []
     """IAM roles or users that run `pulumi up`; they alone (with the MTA role) may decrypt the stack's
     secrets. Default: whoever runs it. List every one when several do, or each `up` takes the key from the last."""
 
@@ -355,7 +384,15 @@ def _spf_term(value: str) -> str:
 
 
 def _mailto(value: str) -> str:
-    if not re.fullmatch(r"mailto:[^\s,;!@]+@[^\s,;!@]+", value):
+    """A mailto: URI (RFC 7489 section 6.4) as it can stand in a TXT record: printable ASCII without a quote or
+    backslash (either would end or escape the record's string) or a separator DMARC gives a meaning (`,` `;` `!`)."""
+    address = value.removeprefix("mailto:")
+    local, _, domain = address.partition("@")
+    if (
+        not (value.startswith("mailto:") and local and domain and re.fullmatch(r"[\x21-\x7e]+", address))
+        or any(c in address for c in '"\\,;!')
+        or "@" in domain
+    ):
         raise ValueError(f"{value!r} is not a mailto: address such as mailto:dmarc@yourdomain.com")
     return value
 
@@ -595,10 +632,37 @@ class Settings(_Model):
         its zone; a Route53 zone is found by ID, and a domain outside it is refused by Route53 at `up`)."""
         dns, domain = info.data.get("dns"), info.data.get("domain")
         zone = dns.zone if isinstance(dns, HcloudDns) else None
+        suffix = "-ed25519" if dkim.ed25519 else ""
         for name in dkim.domains or ([domain] if domain else []):
             if zone and not (name == zone or name.endswith(f".{zone}")):
                 raise ValueError(f"signing domain {name} is not in the DNS zone {zone}, where its records go")
+            for selector in dkim.selectors:
+                _dns_name(f"{selector.name}{suffix}._domainkey.{name}")
         return dkim
+
+    @field_validator("dmarc")
+    @classmethod
+    def _dmarc_names(cls, dmarc: DmarcSettings, info: ValidationInfo) -> DmarcSettings:
+        dkim, domain = info.data.get("dkim"), info.data.get("domain")
+        if dmarc.publish and dkim is not None:
+            for name in dkim.domains or ([domain] if domain else []):
+                _dns_name(f"_dmarc.{name}")
+        return dmarc
+
+    @field_validator("spf")
+    @classmethod
+    def _spf_fits(cls, spf: SpfSettings, info: ValidationInfo) -> SpfSettings:
+        """The signing domain's SPF names every sending address; Route53 takes a record value of 4,000 characters
+        at most (Route 53 API, ResourceRecord: Value), whatever its strings."""
+        proxies = len(info.data.get("proxy_hosts") or [])
+        longest = len("v=spf1 -all") + sum(len(term) + 1 for term in spf.include)
+        longest += proxies * (len(" ip4:255.255.255.255") + (len(" ip6:") + 39 if info.data.get("ipv6") else 0))
+        if spf.publish and longest > SPF_LONGEST:
+            raise ValueError(
+                f"the SPF record of {proxies} proxies could be {longest} characters, over the {SPF_LONGEST} a DNS "
+                "record value may hold on Route53; set spf.publish: false and publish it with include: records"
+            )
+        return spf
 
     @property
     def signing_domains(self) -> list[str]:
@@ -676,10 +740,15 @@ def decode(raw: dict[str, str]) -> dict[str, Any]:
 def load() -> Settings:
     """Read `kumomta:*` (and `aws:region`) from the engine's config, wherever the language host put it."""
     raw = {**config.get_config_env(), **config.CONFIG.get()}
-    return parse(decode(raw), region=raw.get("aws:region"))
+    return parse(decode(raw), region=raw.get("aws:region"), stack=get_stack())
 
 
-def parse(values: dict[str, Any], region: str | None = None) -> Settings:
+# Hetzner Cloud API, Labels: a value is 63 characters at most, empty or starting and ending with [a-zA-Z0-9],
+# with [-_.a-zA-Z0-9] between. Every resource carries the stack name as its `kumomta-stack` label.
+HCLOUD_LABEL_VALUE = re.compile(r"([a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)?")
+
+
+def parse(values: dict[str, Any], region: str | None = None, stack: str | None = None) -> Settings:
     """Validate decoded config, then what the clouds allow of it; raise ConfigError with one line per bad key."""
     # Imported here: the limits read the port matrix, which is built from Settings.
     from components import limits
@@ -689,6 +758,11 @@ def parse(values: dict[str, Any], region: str | None = None) -> Settings:
     except ValidationError as err:
         raise ConfigError("\n".join(dict.fromkeys(_line(e, values) for e in err.errors()))) from None
     problems = limits.check(settings)
+    if settings.cloud == "hcloud" and stack is not None and not HCLOUD_LABEL_VALUE.fullmatch(stack):
+        problems.append(
+            f"cloud: the stack name {stack!r} can't label Hetzner resources (63 characters at most, starting and "
+            "ending with a letter or digit); use another stack name"
+        )
     if problems:
         raise ConfigError("\n".join(f"{NAMESPACE}:{line}" for line in problems))
     return settings

@@ -435,6 +435,7 @@ def aws_300():
         {
             "kumomta:proxyHosts": HOSTS,
             "kumomta:ipv6": True,
+            "kumomta:spf": {"publish": False},  # 600 addresses are more than one SPF record holds
             "kumomta:aws": {**stack_config("prod")["kumomta:aws"], "proxySubnetCidr": "10.42.4.0/23"},
         },
     )
@@ -448,6 +449,7 @@ def hcloud_300():
         {
             "kumomta:proxyHosts": HOSTS,
             "kumomta:ipv6": True,
+            "kumomta:spf": {"publish": False},  # 600 addresses are more than one SPF record holds
             "kumomta:hcloud": conf,
         },
     )

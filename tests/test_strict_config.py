@@ -109,6 +109,7 @@ def test_the_other_clouds_placement_never_limits_the_fleet(stack, other):
             "hcloud": {"mtaSubnetCidr": "10.43.1.0/24", "proxySubnetCidr": "10.43.4.0/23"}}  # fmt: skip
     values = {**stack, f"kumomta:{own}": {**stack.get(f"kumomta:{own}", {}), **wide[own]}}
     values["kumomta:proxyHosts"] = [f"p{i}" for i in range(300)]
+    values["kumomta:spf"] = {"publish": False}  # 300 addresses are more than one SPF record holds
     assert len(settings_of(values).proxy_hosts) == 300
 
 
@@ -124,3 +125,45 @@ def test_what_the_engine_hands_over_as_strings_is_read_as_the_stack_file_means_i
     values = {**AWS, "kumomta:proxyMetricsPort": "9200", "kumomta:aws": {**AWS["kumomta:aws"], "spoolVolumeGb": "500"}}
     settings = settings_of(values)
     assert (settings.proxy_metrics_port, settings.aws.spool_volume_gb) == (9200, 500)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        # RFC 1035 2.3.4: a label holds 63 characters; `<selector>-ed25519` is one label of the Ed25519 record.
+        ({"dkim": {"selectors": [{"name": "s" * 56}], "ed25519": True}},
+         f"kumomta:dkim: the record name {'s' * 56}-ed25519._domainkey.yourdomain.com has the label"),
+        # ... and a name 253 characters in all, `_dmarc.` or `<selector>._domainkey.` in front of the domain.
+        ({"dkim": {"domains": ["m" * 63 + "." + "n" * 63 + "." + "o" * 63 + "." + "p" * 40 + ".yourdomain.com"]}},
+         "kumomta:dkim: the record name kumomta._domainkey.mmm"),
+        # RFC 7489 6.4: rua is a mailto: URI; a quote would end the TXT record's string.
+        ({"dmarc": {"rua": 'mailto:dmarc"r@yourdomain.com'}}, "kumomta:dmarc.rua: 'mailto:dmarc\"r@yourdomain.com' is not a mailto: address"),
+        # Route 53 API, ResourceRecord: Value holds 4,000 characters; 200 proxies' ip4 terms pass it.
+        ({"proxyHosts": [f"p{i}" for i in range(200)], "aws.proxySubnetCidr": "10.42.4.0/23"},
+         "kumomta:spf: the SPF record of 200 proxies could be 4011 characters, over the 4000"),
+        # KMS CreateKey, Policy: 32 KB; every deployer is named in it.
+        ({"aws.deployerArns": [f"arn:aws:iam::123456789012:role/d{i}" for i in range(21)]},
+         "kumomta:aws.deployerArns: 21 principals; the secrets key's policy names each and holds 32 KB, so at most 20"),
+    ],
+    ids=lambda value: str(value)[:40],
+)  # fmt: skip
+def test_names_and_records_the_stack_makes_from_settings_fit_dns_and_aws(overrides, line):
+    text = refused(AWS, **overrides)
+    assert text.startswith(line), text
+
+
+def test_a_hetzner_stack_name_must_be_a_label_value():
+    """Hetzner Cloud API, Labels: values start and end with a letter or digit, 63 characters at most; every
+    resource carries the stack name as `kumomta-stack`."""
+    from components.settings import parse
+    from tools.mockrun import decode, engine_config
+
+    values = decode(engine_config(HCLOUD))
+    assert parse(values, stack="prod.eu").cloud == "hcloud"
+    for stack in ("prod.", "_prod", "p" * 64):
+        with pytest.raises(ConfigError) as caught:
+            parse(values, stack=stack)
+        assert str(caught.value) == (
+            f"kumomta:cloud: the stack name {stack!r} can't label Hetzner resources (63 characters at most, "
+            "starting and ending with a letter or digit); use another stack name"
+        )

@@ -44,21 +44,7 @@ CONTRACT_SETTINGS = settings(
 
 # Contracts the program breaks today: program bugs reported to the lead for components/ to fix (contracts2 branch
 # report). Their tests fail on purpose until then, and say so; remove an entry once its test passes.
-PROGRAM_BUGS = {
-    "kms.alias.name": "the stack name goes into alias/kumomta-<stack>-secrets verbatim, and a stack name may hold '.'",
-    "hcloud.labels.value": "the stack name is every resource's kumomta-stack label verbatim: '.'/'_'/'-' ends, > 63",
-    "hcloud.volume.name": "<stack>-<label>-spool is not kept within Hetzner's 64 characters",
-    "route53.record.name": "<selector>-ed25519 can pass 63 characters; <selector>._domainkey. or _dmarc. in front of a "
-    "signing domain can pass 253",
-    "hcloud.rrset.name": "<selector>-ed25519 can pass 63 characters (settings check the selector alone)",
-    "hcloud.rrset.relative": "<selector>._domainkey.<domain> and _dmarc.<domain> can pass 253 characters",
-    "aws.tags.value": "the Name tag <stack>-dkim-<domain>-<selector> of a DKIM parameter can pass 256 characters",
-    "route53.record.txt": "dmarc.rua may hold '\"', which ends the TXT string early; SPF of ~96 dual-stack proxies "
-    "passes Route53's 4000 characters",
-    "hcloud.rrset.txt": "dmarc.rua may hold '\"', which the TXT value carries unescaped",
-    "hcloud.firewall.effective-rules": "settings keep each list within 100 addresses, not a firewall within 500",
-    "kms.key.policy": "aws.deployerArns has no bound: enough long ARNs pass the key policy's 32 KB",
-}
+PROGRAM_BUGS: dict[str, str] = {}
 
 
 def clouds(contract) -> set[str]:

@@ -99,20 +99,27 @@ def test_a_fleet_needs_no_more_rules_than_one_pair():
 
 
 def test_the_fullest_config_stays_within_hetzners_limits():
-    """100 addresses per rule and 50 rules per firewall: settings cap each list, so the count cannot overflow."""
+    """Hetzner Cloud API, Firewalls: 100 addresses per rule, 50 rules per firewall; Firewalls FAQ: "Have up to 500
+    (effective) rules per Firewall", a rule counting once per address. Settings cap each list at 100 and refuse a
+    firewall past 500; the fullest accepted config stays within all three."""
     hundred = [f"198.51.100.{i}/32" for i in range(100)]
-    result = run(
-        STACK,
-        ipv6=True,
-        ping8Cidrs=hundred,
-        trustedCidrs=[f"192.0.2.{i}/32" for i in range(100)],
-        resolverCidrs=[f"10.0.0.{i}/32" for i in range(100)],
-        monitoringCidrs=hundred,
-        adminCidrs=[f"203.0.113.{i}/32" for i in range(100)],  # not deployCidrs' 198.51.100.30: one rule each
-    )
-    rules = firewall_rules(result)
+    full = {
+        "ipv6": True,
+        "ping8Cidrs": hundred,
+        "trustedCidrs": [f"192.0.2.{i}/32" for i in range(100)],
+        "monitoringCidrs": hundred,
+        "adminCidrs": [f"203.0.113.{i}/32" for i in range(100)],  # not deployCidrs' 198.51.100.30: one rule each
+    }
+    rules = firewall_rules(run(STACK, **full))
     assert max(len(listed) for listed in rules.values()) <= 50
     assert max(len(ips) for listed in rules.values() for *_, ips in listed) == 100
+    effective = {role: sum(len(ips) for *_, ips in listed) for role, listed in rules.items()}
+    assert max(effective.values()) <= 500 and max(effective.values()) > 400, effective
+    # 100 resolvers more (on udp and tcp, in and out of the MTA's firewall) pass 500.
+    with pytest.raises(pulumi.RunError) as caught:
+        run(STACK, **full, resolverCidrs=[f"10.0.0.{i}/32" for i in range(100)])
+    assert str(caught.value).startswith("kumomta:hcloud: the mta firewall would hold")
+    assert "Hetzner allows 500 per firewall (Firewalls FAQ)" in str(caught.value)
 
 
 def test_each_server_gets_its_roles_firewall_in_the_create_call():
