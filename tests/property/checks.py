@@ -35,7 +35,7 @@ from components.settings import ConfigError
 from tests.bootstrap.nginx_harness import free_port, nginx_conf
 from tests.property.strategies import REQUIRED, Case
 from tools import policy_run
-from tools.mockrun import Run, engine_config, run_program, settings_of
+from tools.mockrun import Run, StackFileError, engine_config, run_program, settings_of, stack_config
 
 HERE = Path(__file__).resolve().parent
 # The pack stands alone: its modules are imported as the engine runs them, from policies/ (tests/policies too).
@@ -175,6 +175,31 @@ def _check_lines(case: Case, lines: list[str]) -> None:
     for edit in case.edits:
         if edit.must and edit.local and not edit.names & roots:
             raise Broken(f"the refusal does not name {sorted(edit.names)} for {edit.key}: {edit.what}: {lines}")
+
+
+def read_stack_file(root: Path, text: str) -> list[str] | None:
+    """What `make plan` does first (tools/plan.py): read Pulumi.<stack>.yaml, then settings. Returns the error
+    lines (None when it reads), which must be one line from the file reader or `kumomta:<key>` lines; a
+    traceback is what the plan would print instead."""
+    (root / "Pulumi.file.yaml").write_text(text, encoding="utf-8")
+    failure = None
+    try:
+        settings_of(stack_config("file", root=root))
+        return None
+    except StackFileError as err:
+        lines = str(err).splitlines()
+        if len(lines) != 1 or not lines[0].startswith("Pulumi.file.yaml: "):
+            failure = Broken(f"the stack file's error is not one `Pulumi.<stack>.yaml: ...` line: {lines}")
+    except ConfigError as err:
+        lines = str(err).splitlines()
+        bad = [line for line in lines if not LINE.fullmatch(line)]
+        if bad:
+            failure = Broken(f"not `kumomta:<key>: <reason>` lines: {bad}")
+    except Exception as err:  # noqa: BLE001 - the traceback the invariant forbids
+        failure = Traceback("reading the stack file", err)
+    if failure is not None:
+        raise failure
+    return lines
 
 
 # --- what the hosts get -------------------------------------------------------------------------------------

@@ -30,4 +30,4 @@ def pytest_terminal_summary(terminalreporter):
         f"{c['exposures']}, caught {c['caught']}"
     )
     files = ", ".join(f"{c[f'files {tool}']} through {tool}" for tool in checks.TOOL_NAMES)
-    terminalreporter.line(f"files: {files}")
+    terminalreporter.line(f"files: {files}; stack files read as make plan reads them: {c['stack files']}")

@@ -1,6 +1,6 @@
 """Run the property over many more configs than `make test` does, and count instead of stopping at the first failure.
 
-    .venv/bin/python -m tests.property.explore --examples 2000 [--seed 1] [--no-tools] [--hostile]
+    .venv/bin/python -m tests.property.explore --examples 2000 [--seed 1] [--no-tools] [--hostile] [--stack-files]
 
 Prints the counts the issue's closing note asks for (configs tried, refused cleanly, accepted and checked by the
 tools, tracebacks, exposures tried and caught) and each distinct failure with the config that shows it. Hypothesis
@@ -9,13 +9,15 @@ does not shrink here: a failure is recorded and the run goes on.
 
 import argparse
 import collections
+import tempfile
 import time
 import traceback
+from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from tests.property import checks
-from tests.property.strategies import Case, cases
+from tests.property.strategies import Case, cases, stack_files
 
 
 def main() -> int:
@@ -24,6 +26,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-tools", action="store_true", help="stop at the plan: no real tools, no policy pack")
     parser.add_argument("--hostile", action="store_true", help="only configs with a value the program must refuse")
+    parser.add_argument("--stack-files", action="store_true", help="stack files as text, read as make plan reads them")
     args = parser.parse_args()
     counts: collections.Counter = collections.Counter()
     failures: dict[str, tuple[str, Case]] = {}
@@ -61,8 +64,26 @@ def main() -> int:
             counts["accepted and checked"] += 1
             counts.update({f"files through {tool}": n for tool, n in verdict.tools.items()})
 
-    with checks.Tools() as tools:
-        explore()
+    @seed(args.seed)
+    @settings(max_examples=args.examples, deadline=None, phases=[Phase.generate], database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(text=stack_files())
+    def explore_files(text: str) -> None:
+        counts["stack files tried"] += 1
+        with tempfile.TemporaryDirectory() as root:
+            try:
+                refused = checks.read_stack_file(Path(root), text)
+            except checks.Broken as err:
+                counts["tracebacks" if isinstance(err, checks.Traceback) else "broken"] += 1
+                failures.setdefault(str(err).splitlines()[0][:70], (str(err), Case("", {"text": text})))
+                return
+        counts["stack files read" if refused is None else "stack files refused cleanly"] += 1
+
+    if args.stack_files:
+        explore_files()
+    else:
+        with checks.Tools() as tools:
+            explore()
     print(f"{time.monotonic() - started:.0f} s")
     for key, value in sorted(counts.items()):
         print(f"{key:32} {value}")

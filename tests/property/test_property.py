@@ -6,13 +6,16 @@ documented paths, and the invariant that ties settings, the program, the real to
 - A refused config gets one line per bad key, each naming a key of the config or a required one, and every
   hostile value the generator knows to be bad (a bool for a port, "+9200", a snake_case key, a name with a
   newline, a guarded port opened to public space...) is refused, naming its key where its own check refuses it.
-- An accepted config is planned, and what every host gets passes the real tools: user data `cloud-init schema`,
-  the bundle's nftables file `nft -c`, its Nginx site `nginx -t` (with the placeholder certificate of its first
-  boot), its Lua policies `luac5.4 -p`, chrony.conf `chronyd -p`; the pack finds no MANDATORY violation.
+- An accepted config is planned, and what every host gets passes the real tools: user data `cloud-init schema`
+  (and the cloud's size limit), the bundle's nftables file `nft -c`, its Nginx site `nginx -t` (with the
+  placeholder certificate of its first boot), its Lua policies `luac5.4 -p`, chrony.conf `chronyd -p`; the pack
+  finds no MANDATORY violation in the planned resources.
+- A stack file, however hand-edited, is read or refused in one line by what `make plan` runs first.
 
 Refusals are cheap, so one test draws many hostile configs; accepted ones cost about a second each (the mocks,
-then the tools), so the mixed test draws fewer. `KUMOMTA_PROPERTY_HOSTILE` and `KUMOMTA_PROPERTY_EXAMPLES` raise
-the counts; `python -m tests.property.explore` counts over thousands without stopping at the first failure.
+then the tools), so the mixed test draws fewer. `KUMOMTA_PROPERTY_HOSTILE`, `KUMOMTA_PROPERTY_EXAMPLES` and
+`KUMOMTA_PROPERTY_FILES` change the counts; `python -m tests.property.explore` counts over thousands without
+stopping at the first failure. Cases worth keeping go to corpus.yaml (test_corpus.py).
 """
 
 import os
@@ -22,13 +25,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.property import checks
 from tests.property.conftest import COUNTS
-from tests.property.strategies import Case, cases
+from tests.property.strategies import Case, cases, stack_files
 from tools.mockrun import run_program, stack_config
 
 # Configs with a value the program must refuse: cheap (settings stop them), so many.
-HOSTILE = int(os.environ.get("KUMOMTA_PROPERTY_HOSTILE", "200"))
+HOSTILE = int(os.environ.get("KUMOMTA_PROPERTY_HOSTILE", "800"))
 # Configs with 0 to 3 edits, about half of them planned: each of those costs about a second (mocks, tools, pack).
-MIXED = int(os.environ.get("KUMOMTA_PROPERTY_EXAMPLES", "60"))
+MIXED = int(os.environ.get("KUMOMTA_PROPERTY_EXAMPLES", "100"))
+# Stack files as text, read as `make plan` reads them: cheap.
+FILES = int(os.environ.get("KUMOMTA_PROPERTY_FILES", "300"))
 SETTINGS = {
     "deadline": None,
     "print_blob": True,
@@ -65,6 +70,15 @@ def test_a_hostile_config_is_refused_one_line_a_key_naming_its_key(tools, case: 
 @given(case=cases())
 def test_every_config_is_refused_one_line_a_key_or_planned_for_tools_that_accept_it(tools, case: Case):
     _judged(tools, case)
+
+
+@settings(max_examples=FILES, **SETTINGS)
+@given(text=stack_files())
+def test_a_stack_file_is_read_or_refused_in_one_line(tmp_path_factory, text: str):
+    """`make plan` reads Pulumi.<stack>.yaml itself: YAML that isn't a mapping, other tags, non-string keys, dates
+    and syntax errors are one line each (issue 10, "The plan tool itself"), never a traceback."""
+    COUNTS["stack files"] += 1
+    checks.read_stack_file(tmp_path_factory.mktemp("stack"), text)
 
 
 # Faults planted in what a real plan renders, as issue 10 found them (`mtaHosts: ["mta\n"]` made a site and a
