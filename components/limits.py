@@ -18,6 +18,9 @@ AWS_RULES_PER_GROUP = 60
 HCLOUD_RULES_PER_FIREWALL = 50
 HCLOUD_EFFECTIVE_RULES = 500
 
+# Route 53 API, ResourceRecord: a record's Value holds 4,000 characters; the SPF record names every sending address.
+SPF_LONGEST = 4000
+
 # The key that lists each peer's addresses, so a message says what to change.
 PEER_KEYS = {
     Peer.PING8: "ping8Cidrs",
@@ -58,7 +61,24 @@ def check(settings: Settings) -> list[str]:
                     f"rule); Hetzner allows {HCLOUD_EFFECTIVE_RULES} per firewall (Firewalls FAQ); merge networks "
                     "into wider ranges"
                 )
-    return list(dict.fromkeys(problems))
+    return list(dict.fromkeys([*problems, *_spf(settings)]))
+
+
+def _spf(settings: Settings) -> list[str]:
+    """The signing domain's SPF at its longest: every proxy's IPv4 (and IPv6) address written out in full."""
+    if not settings.spf.publish:
+        return []
+    proxies = len(settings.proxy_hosts)
+    longest = len("v=spf1 -all") + sum(len(term) + 1 for term in settings.spf.include)
+    longest += proxies * (len(" ip4:255.255.255.255") + (len(" ip6:") + 39 if settings.ipv6 else 0))
+    if longest <= SPF_LONGEST:
+        return []
+    return [
+        (
+            f"proxyHosts: the SPF record of {proxies} proxies could be {longest} characters, over the {SPF_LONGEST} "
+            "a DNS record value holds on Route53; set spf.publish: false and publish it yourself with include: records"
+        )
+    ]
 
 
 def _duplicates(role: Role, rules: list[matrix.Rule]) -> list[str]:

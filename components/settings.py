@@ -213,9 +213,6 @@ class HcloudDns(_Model):
     create: Flag = False
 
 
-SPF_LONGEST = 4000
-
-
 def _dns_name(name: str) -> None:
     """A record name the stack makes from settings: labels of 63 characters at most, 253 in all (RFC 1035 2.3.4)."""
     long = next((label for label in name.split(".") if len(label) > 63), None)
@@ -410,11 +407,19 @@ def _selector(value: str) -> str:
     return value
 
 
+def _go_time(value: Any) -> Any:
+    """An unquoted date in the stack file reaches the program as Go prints a time (`2026-11-01 00:00:00 +0000 UTC`:
+    the CLI reads YAML with yaml.v3, which builds a time.Time); read it as the date it was."""
+    if isinstance(value, str) and (m := re.fullmatch(r"(\S+) (\S+) ([+-]\d\d)(\d\d) \S+", value)):
+        return f"{m[1]}T{m[2]}{m[3]}:{m[4]}"
+    return value
+
+
 class DkimSelector(_Model):
     """A key pair, published as `<name>._domainkey.<domain>`, signing from `signFrom` (ISO date) on."""
 
     name: Annotated[Text, AfterValidator(_selector)]
-    sign_from: datetime.datetime | None = None
+    sign_from: Annotated[datetime.datetime, BeforeValidator(_go_time)] | None = None
     """Publish first, sign later: mailbox providers must be able to fetch the new key before it signs."""
 
 
@@ -649,21 +654,6 @@ class Settings(_Model):
                 _dns_name(f"_dmarc.{name}")
         return dmarc
 
-    @field_validator("spf")
-    @classmethod
-    def _spf_fits(cls, spf: SpfSettings, info: ValidationInfo) -> SpfSettings:
-        """The signing domain's SPF names every sending address; Route53 takes a record value of 4,000 characters
-        at most (Route 53 API, ResourceRecord: Value), whatever its strings."""
-        proxies = len(info.data.get("proxy_hosts") or [])
-        longest = len("v=spf1 -all") + sum(len(term) + 1 for term in spf.include)
-        longest += proxies * (len(" ip4:255.255.255.255") + (len(" ip6:") + 39 if info.data.get("ipv6") else 0))
-        if spf.publish and longest > SPF_LONGEST:
-            raise ValueError(
-                f"the SPF record of {proxies} proxies could be {longest} characters, over the {SPF_LONGEST} a DNS "
-                "record value may hold on Route53; set spf.publish: false and publish it with include: records"
-            )
-        return spf
-
     @property
     def signing_domains(self) -> list[str]:
         return list(self.dkim.domains or [self.domain])
@@ -743,6 +733,9 @@ def load() -> Settings:
     return parse(decode(raw), region=raw.get("aws:region"), stack=get_stack())
 
 
+# AWS region names: `eu-central-1`, `us-gov-west-1`, `ap-southeast-3` (AWS General Reference, "Regions").
+AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+
 # Hetzner Cloud API, Labels: a value is 63 characters at most, empty or starting and ending with [a-zA-Z0-9],
 # with [-_.a-zA-Z0-9] between. Every resource carries the stack name as its `kumomta-stack` label.
 HCLOUD_LABEL_VALUE = re.compile(r"([a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)?")
@@ -753,19 +746,49 @@ def parse(values: dict[str, Any], region: str | None = None, stack: str | None =
     # Imported here: the limits read the port matrix, which is built from Settings.
     from components import limits
 
+    lines = []
+    if region and not AWS_REGION.fullmatch(str(region)):
+        # It is written into every AWS host's kumomta-sync command and the SSM parameters' ARNs.
+        lines.append(f"aws:region: {region!r} is not an AWS region name such as eu-central-1")
+        region = None
     try:
         settings = Settings.model_validate(values, by_name=False, context={"region": region})
     except ValidationError as err:
-        raise ConfigError("\n".join(dict.fromkeys(_line(e, values) for e in err.errors()))) from None
-    problems = limits.check(settings)
+        raise ConfigError(_per_key([*lines, *(_line(e, values) for e in err.errors())])) from None
+    problems = [*limits.check(settings), *_reachable(settings)]
     if settings.cloud == "hcloud" and stack is not None and not HCLOUD_LABEL_VALUE.fullmatch(stack):
         problems.append(
             f"cloud: the stack name {stack!r} can't label Hetzner resources (63 characters at most, starting and "
             "ending with a letter or digit); use another stack name"
         )
-    if problems:
-        raise ConfigError("\n".join(f"{NAMESPACE}:{line}" for line in problems))
+    if lines or problems:
+        raise ConfigError(_per_key([*lines, *(f"{NAMESPACE}:{line}" for line in problems)]))
     return settings
+
+
+def _reachable(settings: Settings) -> list[str]:
+    """A host without an IPv6 address (`ipv6: false`) reaches only IPv4 servers: a resolver or time-server list of
+    IPv6 addresses alone would leave it without DNS (DHCP's resolvers are switched off) or without a clock."""
+    if settings.ipv6:
+        return []
+    out = []
+    for key, nets in (("resolverCidrs", settings.resolver_cidrs), ("ntpCidrs", settings.ntp_cidrs)):
+        if nets and all(n.version == 6 for n in nets):
+            out.append(
+                f"{key}: names IPv6 servers only, and the hosts have no IPv6 address (ipv6: false); add an IPv4 "
+                "one, or set ipv6: true"
+            )
+    return out
+
+
+def _per_key(lines) -> str:
+    """One line per key, its reasons in order, each once: a key fixed once should not show up again."""
+    reasons: dict[str, list[str]] = {}
+    for line in lines:
+        key, _, reason = line.partition(": ")
+        if reason not in reasons.setdefault(key, []):
+            reasons[key].append(reason)
+    return "\n".join(f"{key}: {'; '.join(said)}" for key, said in reasons.items())
 
 
 def _line(error: dict, values: dict[str, Any]) -> str:
@@ -776,7 +799,10 @@ def _line(error: dict, values: dict[str, Any]) -> str:
         elif part in ("route53", "hcloud") and path == "dns":
             continue  # the discriminated-union branch name, not a key the user wrote
         else:
-            path += f".{part}" if path else part
+            # A default that fails (a required list left out) is located by its Python name; an unknown key by
+            # what the user wrote.
+            shown = part if error["type"] == "extra_forbidden" else to_camel(part)
+            path += f".{shown}" if path else shown
     reason = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         reason = "is required"
@@ -795,6 +821,12 @@ def _line(error: dict, values: dict[str, Any]) -> str:
 def _unknown_key(loc: tuple) -> str:
     """Say when an unknown key is a known one spelt as its Python name, or left over from the other DNS provider."""
     name = loc[-1]
+    if len(loc) == 1 and isinstance(name, str) and "." in name:
+        # `pulumi config set kumomta:aws.spoolVolumeGb 500` without --path makes a key with a dot in its name.
+        return (
+            f"is not a known setting: `pulumi config set` without --path made a key with a dot in its name; "
+            f"use `pulumi config set --path '{NAMESPACE}:{name}' <value>` and remove this key"
+        )
     models = {"aws": AwsSettings, "hcloud": HcloudSettings, "verify": VerifySettings}
     model = Settings if len(loc) == 1 else models.get(loc[0])
     if isinstance(name, str) and model is not None and name in model.model_fields:

@@ -140,7 +140,7 @@ def test_what_the_engine_hands_over_as_strings_is_read_as_the_stack_file_means_i
         ({"dmarc": {"rua": 'mailto:dmarc"r@yourdomain.com'}}, "kumomta:dmarc.rua: 'mailto:dmarc\"r@yourdomain.com' is not a mailto: address"),
         # Route 53 API, ResourceRecord: Value holds 4,000 characters; 200 proxies' ip4 terms pass it.
         ({"proxyHosts": [f"p{i}" for i in range(200)], "aws.proxySubnetCidr": "10.42.4.0/23"},
-         "kumomta:spf: the SPF record of 200 proxies could be 4011 characters, over the 4000"),
+         "kumomta:proxyHosts: the SPF record of 200 proxies could be 4011 characters, over the 4000"),
         # KMS CreateKey, Policy: 32 KB; every deployer is named in it.
         ({"aws.deployerArns": [f"arn:aws:iam::123456789012:role/d{i}" for i in range(21)]},
          "kumomta:aws.deployerArns: 21 principals; the secrets key's policy names each and holds 32 KB, so at most 20"),

@@ -323,7 +323,12 @@ class PlaceholderCloud(pulumi.runtime.Mocks):
     def __init__(self, values: dict[str, Any]):
         self.region = values.get("aws:region", "us-east-1")
         renamed = _written(values.get("kumomta:hostAliases"))
-        self.renamed: dict[str, str] = renamed if isinstance(renamed, dict) else {}
+        # Only well-formed pairs: settings refuse the rest before any resource is registered.
+        self.renamed: dict[str, str] = (
+            {k: v for k, v in renamed.items() if isinstance(k, str) and isinstance(v, str)}
+            if isinstance(renamed, dict)
+            else {}
+        )
         # Host labels as the stand-ins know them: a renamed host's by its first name (see new_resource).
         self.hosts = {
             role: [self._first_name(label) for label in _labels(values, f"kumomta:{role}Hosts", [role])]

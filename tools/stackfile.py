@@ -23,6 +23,7 @@ resolve.go reads only true/false as booleans and reads numbers with Go's strconv
 
 import base64
 import binascii
+import datetime
 import math
 import os
 import re
@@ -102,7 +103,7 @@ def read(path: Path) -> StackFile:
             raise problems.fatal("is empty; a stack file holds a `config:` mapping (see Pulumi.prod.yaml)")
         _Walk(problems, loader).document(node)
         problems.raise_any()
-        document = loader.construct_document(node)
+        document = _as_cli(loader.construct_document(node))
     except yaml.MarkedYAMLError as err:
         raise problems.fatal(_yaml_reason(err, text), err.problem_mark or err.context_mark) from None
     except yaml.YAMLError as err:
@@ -282,7 +283,7 @@ class _Walk:
         tag, text, plain = node.tag, node.value, not node.style
         value = None
         if tag == _T + "timestamp":
-            self.problems.at(node, f"{path}: {text} is a date to YAML, and no setting takes one; quote it")
+            pass  # the CLI hands it over as Go prints a time (`_as_cli`)
         elif tag == _T + "value":  # a plain `=`, YAML 1.1's "default value" key
             self.problems.at(node, f"{path}: {text} is not a value on its own in YAML 1.1; quote it")
         elif tag not in _SCALAR_TAGS:
@@ -324,6 +325,24 @@ def _config_node(document: MappingNode) -> MappingNode:
         if isinstance(key, ScalarNode) and key.value == "config" and isinstance(value, MappingNode):
             return value
     return MappingNode(_T + "map", [])
+
+
+def _as_cli(value: Any) -> Any:
+    """A YAML timestamp as the CLI hands it on: yaml.v3 builds a Go time.Time, which reaches the program as
+    its String(), `2026-11-01 00:00:00 +0000 UTC` (measured with `pulumi config --json`, CLI v3.274.1)."""
+    if isinstance(value, dict):
+        return {k: _as_cli(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_cli(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
+        offset = moment.strftime("%z")
+        zone = "UTC" if offset == "+0000" else offset
+        return f"{moment:%Y-%m-%d %H:%M:%S}{fraction} {offset} {zone}"
+    if isinstance(value, datetime.date):
+        return f"{value:%Y-%m-%d} 00:00:00 +0000 UTC"
+    return value
 
 
 def _config(document: dict, problems: _Problems, lines: dict[str, tuple[int, int]]) -> dict[str, Any]:

@@ -177,6 +177,9 @@ def _check_lines(case: Case, lines: list[str]) -> None:
             raise Broken(f"the refusal does not name {sorted(edit.names)} for {edit.key}: {edit.what}: {lines}")
 
 
+FILE_LINE = re.compile(r"Pulumi\.file\.yaml(:\d+:\d+)?: \S.*")
+
+
 def read_stack_file(root: Path, text: str) -> list[str] | None:
     """What `make plan` does first (tools/plan.py): read Pulumi.<stack>.yaml, then settings. Returns the error
     lines (None when it reads), which must be one line from the file reader or `kumomta:<key>` lines; a
@@ -187,9 +190,10 @@ def read_stack_file(root: Path, text: str) -> list[str] | None:
         settings_of(stack_config("file", root=root))
         return None
     except StackFileError as err:
+        # tools/stackfile.py: one line per problem, `Pulumi.<stack>.yaml: <what>` or with `:<line>:<column>`.
         lines = str(err).splitlines()
-        if len(lines) != 1 or not lines[0].startswith("Pulumi.file.yaml: "):
-            failure = Broken(f"the stack file's error is not one `Pulumi.<stack>.yaml: ...` line: {lines}")
+        if not lines or not all(FILE_LINE.fullmatch(line) for line in lines) or len(set(lines)) != len(lines):
+            failure = Broken(f"the stack file's error is not one `Pulumi.<stack>.yaml: ...` line a problem: {lines}")
     except ConfigError as err:
         lines = str(err).splitlines()
         bad = [line for line in lines if not LINE.fullmatch(line)]
