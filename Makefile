@@ -39,11 +39,12 @@ venv: $(RUNTIME)
 plan: $(RUNTIME)
 	$(PY) -m tools.plan --stack $(STACK) --base "$(BASE)" $(PLAN_ARGS)
 
-## Lint, then every test.
+## Lint, then every test, in three processes (the lab's tests keep to one of them: tests/conftest.py).
+## Much of the run waits on real services, so three share two cores well. PYTEST_ARGS="-n 0" for one process.
 test: $(DEV) $(ACTIONLINT)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 3 $(PYTEST_ARGS)
 
 ## Plan wall time for fleets of 1+1, 10+10 and 50+50 hosts.
 bench: $(DEV)

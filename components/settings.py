@@ -10,7 +10,7 @@ import datetime
 import ipaddress
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pulumi import get_stack
 from pulumi.runtime import config
@@ -791,17 +791,27 @@ def _per_key(lines) -> str:
     return "\n".join(f"{key}: {'; '.join(said)}" for key, said in reasons.items())
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models a field holds, through Optional, list, Annotated and unions."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
 def _line(error: dict, values: dict[str, Any]) -> str:
     path = ""
+    models: list[type[BaseModel]] = [Settings]  # where the next part of the location is a field
     for part in error["loc"]:
         if isinstance(part, int):
             path += f"[{part}]"
         elif part in ("route53", "hcloud") and path == "dns":
             continue  # the discriminated-union branch name, not a key the user wrote
         else:
-            # A default that fails (a required list left out) is located by its Python name; an unknown key by
-            # what the user wrote.
-            shown = part if error["type"] == "extra_forbidden" else to_camel(part)
+            # A default that fails (a required list left out) is located by its Python name; an unknown key, or
+            # a key of a mapping such as hostAliases, by what the user wrote.
+            field = next((f for m in models for n, f in m.model_fields.items() if part in (n, to_camel(n))), None)
+            shown = to_camel(part) if field is not None and error["type"] != "extra_forbidden" else part
+            models = _models_in(field.annotation) if field is not None else []
             path += f".{shown}" if path else shown
     reason = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":

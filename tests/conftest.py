@@ -12,6 +12,8 @@ from collections import Counter
 import pytest
 from moto.server import ThreadedMotoServer
 
+pytest_plugins = ["tests.property.summary"]
+
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
@@ -22,6 +24,30 @@ def moto_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by their parametrized fixtures
+def pytest_collection_modifyitems(items):
+    """The lab's tests first: under pytest-xdist they are one unit of work (below), the longest of the run."""
+    items.sort(key=lambda item: not _in_lab(item.nodeid))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` spreads tests over processes (pytest-xdist), one test at a time, except the lab's: they share
+    session-scoped labs and the machine's network namespaces, so one process runs them all, in order.
+    (`--dist loadgroup` would do this by mark, but xdist 3.8 renames node IDs in a way pytest 9.2 ignores.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LabTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "lab" if _in_lab(nodeid) else nodeid
+
+    return LabTogether(config, log)
+
+
+def _in_lab(nodeid: str) -> bool:
+    return nodeid.startswith("tests/lab/")
 
 
 def pytest_terminal_summary(terminalreporter):

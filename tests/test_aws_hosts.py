@@ -177,3 +177,18 @@ def test_the_root_volume_is_tagged_through_its_block_device_not_volume_tags():
         assert instance.inputs["rootBlockDevice"]["tags"]["Name"] == f"prod-{host}-root"
     (spool,) = result.of_type("aws:ebs/volume:Volume")
     assert spool.inputs["tags"]["Name"] == "prod-mta-spool"
+
+
+# vCPUs of the MTA's default types: c6i.xlarge 4 (AWS EC2 User Guide, "Compute optimized instances", C6i);
+# Hetzner cx33 4 (Hetzner Cloud server types, "Cost-Optimized": cx23 2, cx33 4, cx43 8, cx53 16).
+VCPUS = {"c6i.xlarge": 4, "cx33": 4}
+
+
+def test_the_default_mta_has_the_4_cores_kumod_asks_for():
+    """kumod logs an error at start on fewer than 4 cores (KumoCorp/kumomta crates/kumod/src/main.rs,
+    `num_cores < 4`), as KumoMTA's hardware guide asks for at least 4 (docs/userguide/installation/hardware.md)."""
+    from components.settings import AwsSettings, HcloudSettings
+
+    aws, hcloud = AwsSettings().mta_instance_type, HcloudSettings().mta_server_type
+    assert VCPUS[aws] >= 4 and not aws.startswith("t")  # not burstable: a sending MTA is busy for hours
+    assert VCPUS[hcloud] >= 4

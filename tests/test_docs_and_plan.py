@@ -1,8 +1,10 @@
 """The README tells the truth: its port tables come from the matrix, and its two commands work."""
 
 import json
+import re
+from pathlib import Path
 
-from tests.stacks import plan
+from tests.stacks import plan, run
 from tools import readme_tables
 
 
@@ -45,3 +47,19 @@ def test_two_plans_of_the_same_code_are_identical(tmp_path):
         assert plan("--json", str(tmp_path / name)).returncode == 0
         outputs.append((tmp_path / name).read_text())
     assert outputs[0] == outputs[1]
+
+
+def test_the_readmes_import_command_names_the_eip_as_the_program_registers_it():
+    """README, "What is protected": a retained sending IP is taken into a new stack with `pulumi import <type>
+    <name> <id> --parent '<parent>=<urn>'`; only the type, name and parent the program registers adopt it (Pulumi
+    docs, `pulumi import`: the resource must match the program's declaration, or the next `up` replaces it)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    typ, name, parent, component = re.search(
+        r"`pulumi import (\S+) (\S+) eipalloc-\.\.\. --parent '(\w+)=<urn of the (\w+)>'`", readme
+    ).groups()
+    result = run("prod")
+    eip = result.by_name(name)
+    assert eip.type == typ
+    owner = next(r for r in result.registrations if r.urn == eip.parent)
+    assert owner.name == parent and owner.type == f"kumomta:index:{component}"
+    assert eip.custom and eip.inputs.get("domain") == "vpc"

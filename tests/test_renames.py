@@ -46,6 +46,8 @@ def test_an_aws_host_renamed_keeps_polling_the_parameter_it_booted_with():
         ({"nope": "proxy"}, "kumomta:hostAliases: 'nope' is not a host of this stack"),
         ({"proxy": "mta"}, "kumomta:hostAliases: 'mta' is still a host of this stack"),
         ({"proxy": "Old Name"}, "kumomta:hostAliases.proxy: 'Old Name' is not a DNS label"),
+        # The key as written, not camelCased like a setting's name.
+        ({"proxy_hosts": 5}, "kumomta:hostAliases.proxy_hosts: must be a string, not 5"),
     ],
 )
 def test_aliases_name_this_stacks_hosts_and_their_former_labels(aliases, line):

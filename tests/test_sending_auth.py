@@ -176,6 +176,18 @@ def test_a_new_selector_is_published_at_once_and_signs_from_its_date(tmp_path):
     assert [c["selector"] for c in signed] == ["s202611"]  # 2099 has not come
 
 
+@pytest.mark.parametrize(
+    "sign_from",
+    ["2099-01-01T00:00:00Z", "2099-01-01", "2099-01-01 00:00:00 +0000 UTC", "2099-01-01 02:00:00 +0200 +0200"],
+)
+def test_sign_from_is_the_same_moment_however_the_stack_file_wrote_it(sign_from):
+    """An unquoted YAML date reaches the program as the CLI prints a Go time (`2099-01-01 00:00:00 +0000 UTC`,
+    measured with `pulumi config --json`, CLI v3.274.1); it must sign from the same second as the ISO form."""
+    result = run(dkim={"selectors": [{"name": "s202611"}, {"name": "s209901", "signFrom": sign_from}]})
+    policy = next(f["content"] for f in _bundle(result, "mta")["files"] if f["path"].endswith("init.lua"))
+    assert "key = '/opt/kumomta/etc/dkim/yourdomain.com/s209901.key', from = 4070908800 }" in policy
+
+
 def test_kumod_signs_every_injected_message_and_counts_what_it_cannot_sign(tmp_path):
     """The `http_message_generated` event signs (KumoMTA docs/reference/events/http_message_generated.md) with the
     RFC 6376 5.4.1 header set, over-signed; a domain without a key goes out unsigned with the `dkim` meta saying

@@ -57,6 +57,7 @@ def _sync(
         "FAKE_CALLS": str(host.log),
         "FAKE_FAIL": "",
         "FAKE_INACTIVE": "",
+        "KUMOMTA_SETTLE": "0.1",  # the fake systemctl's units never change; test_apply.py covers the wait itself
         **(env or {}),
     }
     host.log.write_text("")

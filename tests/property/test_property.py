@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.property import checks
-from tests.property.conftest import COUNTS
 from tests.property.strategies import Case, cases, stack_files
+from tests.property.summary import COUNTS
 from tools.mockrun import run_program, stack_config
 
 # Configs with a value the program must refuse: cheap (settings stop them), so many.
