@@ -59,6 +59,7 @@ def outputs(hosts: dict[str, MtaHost | ProxyHost]) -> dict[str, dict[str, pulumi
             "role": host.role.value,
             "fqdn": host.fqdn,
             "publicIp": host.public_ip,
+            "publicIpv6": host.public_ipv6,  # None without `ipv6`; a proxy sends from it (SPF, PTR)
             "privateIp": host.private_ip,
             "instanceId": host.instance_id,
             "configVersion": host.config_version,

@@ -101,6 +101,11 @@ def test_ipv6_adds_aaaa_records_and_an_ipv6_route():
     types = sorted(r.inputs["type"] for r in result.of_type("aws:route53/record:Record") if r.inputs["type"] != "TXT")
     assert types == ["A", "A", "AAAA", "AAAA"]
     assert result.by_name("public-default-v6").inputs["destinationIpv6CidrBlock"] == "::/0"
+    # The IPv6 address each AAAA record names is the output `make verify` checks SPF and PTR against.
+    aaaa = {r.inputs["name"]: r.inputs["records"] for r in result.of_type("aws:route53/record:Record")
+            if r.inputs["type"] == "AAAA"}  # fmt: skip
+    assert {h["fqdn"]: [h["publicIpv6"]] for h in result.outputs["hosts"].values()} == aaaa
+    assert all(h["publicIpv6"] is None for h in run().outputs["hosts"].values())
 
 
 def test_dedicated_vpc_has_a_subnet_per_role_inside_it():

@@ -82,4 +82,6 @@ def test_a_kumoproxy_policy_it_cannot_start_on_is_rolled_back(lab):
 
 def test_after_the_bad_versions_the_stack_delivers_again(lab):
     after = [r for r in lab.group("bad-version") if r.check.startswith("afterwards: ")]
-    assert after and all(r.status.value == "pass" for r in after)
+    # The DKIM row is skipped, saying why, where the kumod stand-in runs (it does not sign).
+    signing = [r for r in after if "DKIM signatures" in r.check and r.status.value == "skipped" and not lab.lab.sbin]
+    assert after and all(r.status.value == "pass" for r in after if r not in signing)

@@ -7,6 +7,7 @@ and the README's promises, written out in tools/lab/checks.py.
 
 import pytest
 
+from components.matrix import Role
 from tests.lab.conftest import STACKS, needs_lab
 
 pytestmark = [needs_lab, pytest.mark.parametrize("stack_lab", list(STACKS), indirect=True)]
@@ -71,3 +72,32 @@ def test_make_verify_passes_all_six_lines_of_the_checklist(lab):
         "PING8 webhook over HTTPS",
     }
     assert all(any(line in r.check for r in rows) for line in lines)
+
+
+def test_make_verify_finds_the_sending_records_the_stack_registers(lab):
+    """Issue 14: the DKIM, SPF and DMARC records the program registers, served by the lab's DNS as the world's,
+    match the stack: its key, exactly the proxies' addresses, its DMARC; and each sending IP's PTR leads back."""
+    rows = {r.check.removeprefix("make verify: "): r for r in lab.group("verify") if "make verify: " in r.check}
+    proxies = lab.plan.of_role(Role.PROXY)
+    wanted = {
+        *(f"DKIM {name}" for name in lab.plan.outputs["dkim"]),
+        "SPF yourdomain.com",
+        "DMARC _dmarc.yourdomain.com",
+        *(f"SPF {p.fqdn}" for p in proxies),
+        *(f"PTR {p.public_ip}" for p in proxies),
+    }
+    assert wanted <= rows.keys()
+    assert [f"{name}: {rows[name].reason}" for name in sorted(wanted) if rows[name].status.value != "pass"] == []
+
+
+def test_each_mtas_mail_arrives_dkim_signed_when_the_real_kumod_runs(lab):
+    """Issue 14: with KumoMTA's kumod (KUMOMTA_SBIN), the test MX verifies every message's signatures (dkimpy)
+    against the key records the lab's DNS serves; the stand-in kumod does not sign, and the row says so."""
+    rows = [r for r in lab.group("delivery") if "DKIM signatures" in r.check]
+    assert len(rows) == len(lab.plan.of_role(Role.MTA))
+    if lab.lab.sbin is None:
+        assert {(r.status.value, r.reason) for r in rows} == {
+            ("skipped", "the kumod stand-in does not sign; KUMOMTA_SBIN runs the real kumod")
+        }
+    else:
+        assert [f"{r.check}: {r.reason}" for r in rows if r.status.value != "pass"] == []

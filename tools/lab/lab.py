@@ -259,10 +259,11 @@ class Lab:
             (etc / "resolv.conf").write_text(f"# the lab's {node}: no resolver of its own\nnameserver 127.0.0.1\n")
         self._records()
         self._dnsmasq()
+        self._public_dns()
         self.start("metadata", "metadata",
                    [PY, "-m", "tools.lab.standins.metadata", places.metadata, str(self.dir / "metadata.json"),
                     self.journal_path("metadata")], [("tcp", places.metadata, 80)])  # fmt: skip
-        self.start("internet", "mx", [PY, "-m", "tools.lab.standins.mx", places.test_mx, "25", self.journal_path("mx")],
+        self.start("internet", "mx", [PY, "-m", "tools.lab.standins.mx", places.test_mx, "25", self.journal_path("mx"), "127.0.0.1"],
                    [("tcp", places.test_mx, 25)])  # fmt: skip
         self._webhook()
         ports = sorted(set(probe_ports(self.plan)) | {53})
@@ -275,16 +276,26 @@ class Lab:
                        [("tcp", places.ssm, 443)])  # fmt: skip
 
     def _dnsmasq(self) -> None:
-        places = self.places
-        self.start(
-            "resolver", "dnsmasq",
-            ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
-             "--bind-interfaces", f"--listen-address={','.join(places.resolvers)}", "--user=root", "--group=root",
-             f"--pid-file={self.dir / 'dnsmasq.pid'}", "--log-queries", "--log-facility=-",
-             f"--addn-hosts={self.dir / 'dns-hosts'}", f"--host-record={TEST_MX_NAME},{places.test_mx}",
-             f"--mx-host={TEST_DOMAIN},{TEST_MX_NAME},10"],
-            [("udp", a, 53) for a in places.resolvers],
-        )  # fmt: skip
+        """The hosts' resolver, at each cloud's addresses."""
+        resolvers = self.places.resolvers
+        self.start("resolver", "dnsmasq", self._dns_server(resolvers, "dnsmasq"), [("udp", a, 53) for a in resolvers])
+
+    def _public_dns(self) -> None:
+        """The DNS as the world sees it, for `make verify`'s sending records: on the internet's loopback."""
+        self.start("internet", "public-dns", self._dns_server(["127.0.0.1"], "public-dns"), [("udp", "127.0.0.1", 53)])
+
+    def _dns_server(self, listen: list[str], name: str) -> list[str]:
+        """dnsmasq answering the lab's names (the hosts' with their PTRs, the test MX) and every TXT record the
+        program registers (DKIM, SPF, DMARC). Those are in a configuration file: dnsmasq reads quoted strings
+        there, and takes quotes on its command line literally."""
+        conf = self.dir / f"{name}.conf"
+        conf.write_text("".join(f"txt-record={fqdn},{','.join(json.dumps(s) for s in strings)}\n"
+                                for fqdn, strings in self.plan.txt))  # fmt: skip
+        return ["dnsmasq", "--keep-in-foreground", f"--conf-file={conf}", "--no-resolv", "--no-hosts", "--no-poll",
+                "--bind-interfaces", f"--listen-address={','.join(listen)}", "--user=root", "--group=root",
+                f"--pid-file={self.dir / f'{name}.pid'}", "--log-queries", "--log-facility=-",
+                f"--addn-hosts={self.dir / 'dns-hosts'}", f"--host-record={TEST_MX_NAME},{self.places.test_mx}",
+                f"--mx-host={TEST_DOMAIN},{TEST_MX_NAME},10"]  # fmt: skip
 
     def _webhook(self) -> None:
         if self.places.ping8:
@@ -307,8 +318,9 @@ class Lab:
             seen_as = h.private_ip if plan.cloud == "aws" else h.public_ip
             metadata[seen_as] = {"local-ipv4": h.private_ip, "private-ip": h.private_ip, "role": f"{h.role.value}-role"}
         (self.dir / "metadata.json").write_text(json.dumps(metadata))
-        if "dnsmasq" in self.services:
-            self.services["dnsmasq"].send_signal(signal.SIGHUP)  # dnsmasq re-reads --addn-hosts
+        for name in ("dnsmasq", "public-dns"):
+            if name in self.services:
+                self.services[name].send_signal(signal.SIGHUP)  # dnsmasq re-reads --addn-hosts
 
     # -- hosts -------------------------------------------------------------------------------
     def _host_access(self, label: str):
@@ -425,8 +437,10 @@ class Lab:
             del self.hosts[label]
         self.plan, self.topology, self.places = new, new_topology, new_topology.places
         self._records()
-        if old_topology.places.resolvers != self.places.resolvers:
+        if old_topology.places.resolvers != self.places.resolvers or old.txt != new.txt:
             self._restart("dnsmasq", self._dnsmasq)
+        if old.txt != new.txt:  # dnsmasq reads TXT records only at start
+            self._restart("public-dns", self._public_dns)
         if old_topology.places.ping8 != self.places.ping8:
             self._restart("webhook", self._webhook)
         change = self._deliver(old, new, what)
@@ -504,11 +518,12 @@ class Lab:
         certs = [run.root / "etc/nginx/kumomta-tls/fullchain.pem" for run in self.hosts.values()]
         (self.dir / "mta-certs.pem").write_text("".join(c.read_text() for c in certs if c.exists()))
 
-    def verify_args(self, timeout: float = 3.0) -> list[str]:
-        """`make verify`'s arguments for this lab: probes from its internet, inside checks in its namespaces."""
+    def verify_args(self, timeout: float = 3.0, only: str = "probes,inside") -> list[str]:
+        """`make verify`'s arguments for this lab: probes from its internet, inside checks in its namespaces, the
+        sending records from the DNS the internet sees."""
         return [
             "--outputs", str(self.dir / "outputs.json"), "--netns", str(self.dir / "netns.json"),
-            "--ca-file", str(self.dir / "mta-certs.pem"), "--only", "probes,inside",
+            "--ca-file", str(self.dir / "mta-certs.pem"), "--only", only, "--resolver", "127.0.0.1",
             "--test-mx", TEST_MX_NAME, "--webhook-url", self.webhook_url, "--timeout", f"{timeout:g}",
         ]  # fmt: skip
 

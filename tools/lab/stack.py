@@ -107,6 +107,8 @@ class Plan:
     outputs: dict = field(repr=False)
     parameters: dict[str, "Parameter"] = field(default_factory=dict, repr=False)
     """AWS: every SSM parameter the program registers, by name (the bundles and the secrets they name)."""
+    txt: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Every TXT record the program registers (DKIM, SPF, DMARC): its FQDN and its character-strings."""
 
     @property
     def cloud(self) -> str:
@@ -144,7 +146,23 @@ def read(run: Run, settings: Settings) -> Plan:
     hosts, rules, network = reader(run, by_id, entries, parameters)
     order = sorted(hosts, key=lambda h: (list(Role).index(h.role), h.label))
     token = str(outputs.get("injectToken", ""))
-    return Plan(run.stack, settings, tuple(order), tuple(rules), network, token, outputs, parameters)
+    return Plan(run.stack, settings, tuple(order), tuple(rules), network, token, outputs, parameters, txt_records(run))
+
+
+def txt_records(run: Run) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The TXT records as the DNS will serve them: pulumi-aws joins a Route53 value's strings with `""`;
+    Hetzner takes them quoted as in a zone file, under a name relative to the zone (components/dns.py)."""
+    out = []
+    for r in run.of_type("aws:route53/record:Record"):
+        if r.inputs["type"] == "TXT":
+            out += [(r.inputs["name"], tuple(value.split('""'))) for value in r.inputs["records"]]
+    zones = {z.id: z.inputs["name"] for z in run.of_type("hcloud:index/zone:Zone")}
+    for r in run.of_type("hcloud:index/zoneRrset:ZoneRrset"):
+        if r.inputs["type"] == "TXT":
+            origin = zones.get(r.inputs["zone"], r.inputs["zone"])
+            name = origin if r.inputs["name"] == "@" else f"{r.inputs['name']}.{origin}"
+            out += [(name, tuple(re.findall(r'"((?:[^"\\]|\\.)*)"', rec["value"]))) for rec in r.inputs["records"]]
+    return tuple(out)
 
 
 def cloud_config(user_data: str) -> dict:

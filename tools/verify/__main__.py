@@ -11,13 +11,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from components.settings import VerifySettings
-from tools.verify import applied, drift, inside, probes, report, secrets
+from tools.verify import applied, dns, drift, inside, probes, report, secrets
 from tools.verify.checks import Task, Unavailable, run_all
 from tools.verify.clouds import aws
 from tools.verify.remote import Netns, Ssh, Ssm, enter_netns
 from tools.verify.stack import Stack, StackError, load
 
-GROUPS = ("probes", "inside", "drift")
+GROUPS = ("probes", "inside", "drift", "dns")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         tasks += secrets.tasks(stack, connect)
     if "drift" in args.only:
         tasks += drift.tasks(stack, args.timeout)
+    if "dns" in args.only:
+        tasks += dns.tasks(stack, args.resolver, args.timeout)
     print(f"verify {stack.name} ({stack.settings.cloud}, {len(stack.hosts)} hosts): {', '.join(args.only)}")
     results = run_all(tasks)
     print(report.text(results))
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__)
     parser.add_argument("--stack", required=True, help="stack name; its config is read from Pulumi.<stack>.yaml")
-    parser.add_argument("--only", type=_groups, default=list(GROUPS), help="comma-separated: probes,inside,drift")
+    parser.add_argument("--only", type=_groups, default=list(GROUPS), help="comma-separated: probes,inside,drift,dns")
     parser.add_argument(
         "--outputs",
         type=Path,
@@ -73,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
         "--netns",
         type=Path,
         help="a lab's namespaces (JSON written by tools.lab): probes from its internet, inside checks on its hosts",
+    )
+    parser.add_argument(
+        "--resolver",
+        help="HOST or HOST:PORT to ask for the sending records (DKIM, SPF, DMARC, PTR); default the system's",
     )
     parser.add_argument("--ssh-user", default="root", help="user for the inside checks on Hetzner (default root)")
     return parser

@@ -8,7 +8,7 @@ checks reach the machines that really exist.
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.matrix import Role
@@ -32,6 +32,12 @@ class Host:
     instance_id: str
     config_version: str | None = None
     """The version of its configuration `pulumi up` last published (the day-2 channel's)."""
+    public_ipv6: str | None = None
+
+    @property
+    def sending_ips(self) -> list[str]:
+        """The addresses receivers see mail from (a proxy's): SPF names them, and each one's PTR names the host."""
+        return [a for a in (self.public_ip, self.public_ipv6) if a]
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class Stack:
     hosts: tuple[Host, ...]
     aws_region: str | None
     """`aws:region` of the stack: the resources live there, whatever the shell's default region is."""
+    dkim: dict[str, str] = field(default_factory=dict)
+    """The `dkim` output: each DKIM record's name and the value the stack's key makes."""
 
     def of_role(self, role: Role) -> list[Host]:
         return [h for h in self.hosts if h.role == role]
@@ -66,7 +74,9 @@ def load(name: str, outputs_file: Path | None, root: Path = ROOT) -> Stack:
     except (StackFileError, ConfigError) as err:
         raise StackError(str(err).replace("\n", "; ")) from None
     outputs = _read_file(outputs_file) if outputs_file else _pulumi_outputs(name)
-    return Stack(name, settings, hosts(outputs), values.get("aws:region"))
+    found = hosts(outputs)  # first: it says so when the outputs are not a mapping
+    dkim = outputs.get("dkim") if isinstance(outputs.get("dkim"), dict) else {}
+    return Stack(name, settings, found, values.get("aws:region"), {str(k): str(v) for k, v in dkim.items()})
 
 
 def hosts(outputs: dict) -> tuple[Host, ...]:
@@ -84,6 +94,7 @@ def hosts(outputs: dict) -> tuple[Host, ...]:
                 private_ip=entry["privateIp"],
                 instance_id=str(entry["instanceId"]),
                 config_version=entry.get("configVersion"),
+                public_ipv6=entry.get("publicIpv6") or None,
             )
             for label, entry in entries.items()
         ]
