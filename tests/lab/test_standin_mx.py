@@ -44,3 +44,7 @@ def test_a_signed_message_passes_and_a_changed_one_fails():
 
 def test_an_unsigned_message_has_no_verdict():
     assert _verdicts(MESSAGE, _key()[1]) == []
+
+
+def test_a_message_dkimpy_cannot_read_counts_as_failed():
+    assert _verdicts(b"not a message", _key()[1])[0].startswith("unreadable message: fail")

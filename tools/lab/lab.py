@@ -253,7 +253,8 @@ class Lab:
     def _start_cloud_services(self) -> None:
         places = self.places
         for node in ("internet", "deploy"):
-            # No resolver out there: a lookup (a server's getfqdn() at start) fails at once instead of timing out.
+            # No resolver of the cloud's out there: a lookup (a server's getfqdn() at start) is answered at once by
+            # the internet's public DNS (_public_dns) or, on deploy, refused at once instead of timing out.
             etc = engine.NETNS_ETC / self.ns(node)
             etc.mkdir(parents=True, exist_ok=True)
             (etc / "resolv.conf").write_text(f"# the lab's {node}: no resolver of its own\nnameserver 127.0.0.1\n")

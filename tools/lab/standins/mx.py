@@ -84,7 +84,10 @@ def signatures(message: bytes, resolver: dns.resolver.Resolver) -> list[str]:
             return None
         return b"".join(answer[0].strings)
 
-    verifier = dkim.DKIM(message)
+    try:
+        verifier = dkim.DKIM(message)
+    except dkim.DKIMException as err:  # not a message dkimpy can read: every signature on it fails
+        return [f"unreadable message: fail ({err})"]
     out = []
     for n, header in enumerate(h for name, h in verifier.headers if name.lower() == b"dkim-signature"):
         tags = dict(part.strip().split("=", 1) for part in header.decode(errors="replace").split(";") if "=" in part)
