@@ -8,9 +8,7 @@ What the host writes is kumomta-apply's own record (components/bootstrap/templat
 
 import json
 
-import boto3
-import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from tests.verify import stacks
 from tests.verify.test_inside_ssh import fake_ssh
@@ -82,18 +80,6 @@ def test_ssh_that_cannot_connect_fails_each_host_with_the_admin_cidrs_hint(tmp_p
     rows = task.run()
     assert len(rows) == 3 and {r.status for r in rows} == {Status.FAIL}
     assert all(r.reason.endswith("(is this machine in adminCidrs?)") for r in rows)
-
-
-@pytest.fixture
-def ssm(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = boto3.session.Session().client("ssm", region_name="eu-central-1")
-    sent: list[dict] = []
-    client.meta.events.register("provide-client-params.ssm.SendCommand", lambda params, **_: sent.append(params))
-    with Stubber(client) as stubber:
-        yield client, stubber, sent
-        stubber.assert_no_pending_responses()
 
 
 def test_over_ssm_one_command_reads_every_hosts_records_in_the_aws_state_directory(ssm):

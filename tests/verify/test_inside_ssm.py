@@ -1,8 +1,6 @@
 """Inside checks on AWS: the SSM Run Command flow against botocore's Stubber, request shapes asserted."""
 
-import boto3
-import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from tests.verify import stacks
 from tools.verify import inside
@@ -30,18 +28,6 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
-
-
-@pytest.fixture
-def ssm(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = boto3.session.Session().client("ssm", region_name="eu-central-1")
-    sent: list[dict] = []
-    client.meta.events.register("provide-client-params.ssm.SendCommand", lambda params, **_: sent.append(params))
-    with Stubber(client) as stubber:
-        yield client, stubber, sent
-        stubber.assert_no_pending_responses()
 
 
 def socks_rows(client, clock, **targets):
