@@ -419,8 +419,12 @@ def near(limit: int) -> st.SearchStrategy[int]:
 
 
 @st.composite
-def address_lists(draw, cloud: str, package_egress: bool) -> dict:
-    """Every address list as settings take it: few drawn entries, each list apart from the others."""
+def address_lists(draw, cloud: str, package_egress: bool, ipv6: bool) -> dict:
+    """Every address list as settings take it: few drawn entries, each list apart from the others; servers a host
+    without IPv6 can reach (settings refuse IPv6 resolvers or time servers alone with `ipv6: false`)."""
+    servers = st.lists(single(), min_size=1, max_size=3, unique=True)
+    if not ipv6:
+        servers = st.tuples(networks(4, 32, 32), servers).map(lambda t: list(dict.fromkeys([t[0], *t[1]])))
     ping8 = draw(st.lists(networks(), min_size=1, max_size=3, unique=True))
     if package_egress:  # 0.0.0.0/0 out on 443 is already the package egress rule
         ping8 = [n for n in ping8 if not n.endswith("/0")] or ["203.0.113.10/32"]
@@ -437,12 +441,12 @@ def address_lists(draw, cloud: str, package_egress: bool) -> dict:
             "deployCidrs", 1
         )
     if draw(st.booleans()):
-        out["kumomta:resolverCidrs"] = draw(st.lists(single(), min_size=1, max_size=3, unique=True))
+        out["kumomta:resolverCidrs"] = draw(servers)
     time = draw(st.integers(0, 3))
     if time == 1:
         out["kumomta:ntpCidrs"] = draw(st.sampled_from([["0.0.0.0/0"], ["0.0.0.0/0", "::/0"]]))
     elif time == 2:
-        out["kumomta:ntpCidrs"] = draw(st.lists(single(), min_size=1, max_size=3, unique=True))
+        out["kumomta:ntpCidrs"] = draw(servers)
     elif time == 3 and cloud == "aws":
         out["kumomta:ntpCidrs"] = []  # Amazon Time Sync only
     return out
@@ -495,7 +499,7 @@ def valid_configs(draw, cloud: str) -> StackConfig:
     mtas = draw(fleets("mx", st.integers(0, 2), 63 - len(domain)))
     large = st.integers(8, 16) if cloud == "aws" else st.integers(12, 30)
     proxies = draw(fleets("px", large if draw(one_in(12)) else st.integers(0, 3), 63, tuple(mtas)))
-    package_egress = draw(st.booleans())
+    package_egress, ipv6 = draw(st.booleans()), draw(st.booleans())
     values = {
         **base,
         "aws:region": region,
@@ -504,8 +508,8 @@ def valid_configs(draw, cloud: str) -> StackConfig:
         "kumomta:proxyHosts": proxies,
         "kumomta:proxyMetricsPort": draw(st.one_of(st.just(9101), st.integers(1, 65535))),
         "kumomta:packageEgress": package_egress,
-        "kumomta:ipv6": draw(st.booleans()),
-        **draw(address_lists(cloud, package_egress)),
+        "kumomta:ipv6": ipv6,
+        **draw(address_lists(cloud, package_egress, ipv6)),
     }
     if values["kumomta:proxyMetricsPort"] in MATRIX_PORTS:
         values["kumomta:proxyMetricsPort"] = 9101
