@@ -93,29 +93,22 @@ def unique(values: list) -> list:
     return values
 
 
-def zone_id(value: str) -> str:
-    if not _ZONE_ID.fullmatch(value):
-        raise ValueError(f"{value!r} is not a Route53 hosted zone ID such as Z0123456789ABCDEFGHIJ")
-    return value
+def _shaped(pattern: re.Pattern, what: str):
+    """A validator for text that must match `pattern` in full; the error says what was expected."""
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return check
 
 
-def iam_principal(value: str) -> str:
-    """A role or user ARN, the form a KMS key policy names a principal in (IAM ARN reference)."""
-    if not _IAM_PRINCIPAL.fullmatch(value):
-        raise ValueError(f"{value!r} is not an IAM role or user ARN such as arn:aws:iam::123456789012:role/deploy")
-    return value
-
-
-def instance_type(value: str) -> str:
-    if not _INSTANCE_TYPE.fullmatch(value):
-        raise ValueError(f"{value!r} is not an EC2 instance type such as c6i.xlarge")
-    return value
-
-
-def ami(value: str) -> str:
-    if not _AMI.fullmatch(value):
-        raise ValueError(f"{value!r} is not an AMI ID such as ami-0123456789abcdef0")
-    return value
+zone_id = _shaped(_ZONE_ID, "a Route53 hosted zone ID such as Z0123456789ABCDEFGHIJ")
+# A role or user ARN, the form a KMS key policy names a principal in (IAM ARN reference).
+iam_principal = _shaped(_IAM_PRINCIPAL, "an IAM role or user ARN such as arn:aws:iam::123456789012:role/deploy")
+instance_type = _shaped(_INSTANCE_TYPE, "an EC2 instance type such as c6i.xlarge")
+ami = _shaped(_AMI, "an AMI ID such as ami-0123456789abcdef0")
 
 
 def https_url(value: str) -> str:
